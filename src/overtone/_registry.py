@@ -1,0 +1,58 @@
+"""A small name -> object table, one per family (models, datasets, activations, optimizers).
+
+Tables are filled by plain ``register(...)`` lines next to the family's code; lookups by an
+unknown name raise a ``ValueError`` that names the bad value and every allowed one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def unknown_name_message(kind: str, name: object, allowed: list[str]) -> str:
+    """``unknown model 'mpl'; did you mean 'mlp'? allowed: cnn, gpt, mlp``."""
+    message = f"unknown {kind} {name!r}"
+    close = difflib.get_close_matches(str(name), allowed, n=1)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    return f"{message} (allowed: {', '.join(allowed) or 'none registered'})"
+
+
+class Registry(Generic[T]):
+    """An explicit, ordered name -> entry table for one family of components."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str, entry: T, *, overwrite: bool = False) -> T:
+        if not isinstance(name, str) or not name or name != name.strip().lower():
+            raise ValueError(f"{self.kind} names are non-empty lower-case strings, got {name!r}")
+        if name in self._entries and not overwrite:
+            raise ValueError(
+                f"{self.kind} {name!r} is already registered; pass overwrite=True to replace it"
+            )
+        self._entries[name] = entry
+        return entry
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except (KeyError, TypeError):
+            raise ValueError(unknown_name_message(self.kind, name, self.names())) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,52 @@
+"""Hook points of the training loop.
+
+Per batch, the engine runs::
+
+    forward -> loss -> backward -> after_backward -> [clip gradients]
+            -> before_optimizer_step -> optimizer.step() -> after_optimizer_step -> scheduler.step()
+
+and at the end of every epoch ``on_epoch_end(trainer, metrics)``, where a callback may add
+entries to ``metrics`` (they land in ``metrics.jsonl``). Frequency-aware gradient scaling
+belongs in ``after_backward``, pruning masks in ``after_optimizer_step``, the Allen-Cahn
+update in ``on_epoch_end``. A callback's ``state_dict()`` is saved in every checkpoint (under
+its ``name``) and handed back to ``load_state_dict`` on ``--resume``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from overtone.train import RunResult, Trainer
+
+
+class Callback:
+    """Base class: every hook is a no-op; override the ones you need."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        """After set-up (and after a resume restored state), before the first batch."""
+
+    def after_backward(self, trainer: Trainer) -> None:
+        """Gradients are in ``p.grad``; ``trainer.loss`` holds the batch loss."""
+
+    def before_optimizer_step(self, trainer: Trainer) -> None:
+        """After gradient clipping, right before ``optimizer.step()``."""
+
+    def after_optimizer_step(self, trainer: Trainer) -> None:
+        """Right after ``optimizer.step()``, before the scheduler steps."""
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        """After validation; add JSON-serializable entries to ``metrics`` to record them."""
+
+    def on_train_end(self, trainer: Trainer, result: RunResult) -> None:
+        """After the final test evaluation."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""

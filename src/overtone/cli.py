@@ -1,0 +1,216 @@
+"""``overtone`` command line: ``train``, ``demo`` and ``list``.
+
+``train`` flags are generated from :class:`overtone.config.TrainConfig`, so each one is also
+a key of a ``--config`` TOML file (``--batch-size`` <-> ``batch_size``); flags override the
+file. Errors in configs, data or checkpoints print one clear line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import MISSING, fields
+from typing import Any
+
+from overtone import __version__
+from overtone.checkpoint import CheckpointError
+from overtone.config import ConfigError, TrainConfig, load_config, parse_value
+from overtone.data import DataError
+
+TABLE_FLAGS = {
+    "model_args": "--model-arg",
+    "data_args": "--data-arg",
+    "optim_args": "--optim-arg",
+    "sched_args": "--sched-arg",
+}
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), parse_value(value.strip())
+
+
+def _add_train_flags(parser: argparse.ArgumentParser) -> None:
+    for f in fields(TrainConfig):
+        help_text = f.metadata.get("help", "")
+        default = f.default if f.default is not MISSING else None
+        if f.name in TABLE_FLAGS:
+            parser.add_argument(
+                TABLE_FLAGS[f.name],
+                dest=f.name,
+                action="append",
+                type=_key_value,
+                metavar="KEY=VALUE",
+                help=help_text,
+                default=argparse.SUPPRESS,
+            )
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        shown = f" (default: {default!r})" if default not in ("", None) else ""
+        if f.type == "bool":
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                help=help_text,
+                default=argparse.SUPPRESS,
+            )
+        else:
+            kind = {"int": int, "float": float, "str": str}[f.type]
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                type=kind,
+                help=help_text + shown,
+                default=argparse.SUPPRESS,
+                metavar=f.name.upper(),
+            )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="overtone",
+        description="Physics- and frequency-inspired neural networks, compared honestly.",
+    )
+    parser.add_argument("--version", action="version", version=f"overtone {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser(
+        "train",
+        help="train one model on one dataset",
+        description="Train one model; every flag is also a TOML config key.",
+    )
+    train.add_argument("--config", metavar="FILE", help="TOML file of config keys")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_train_flags(train)
+
+    demo = sub.add_parser("demo", help="every model family vs the baselines on built-in data")
+    demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    demo.add_argument("--seeds", type=int, default=3, help="seeds per model and dataset")
+    demo.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
+    demo.add_argument("--quiet", action="store_true", help="print only the final table")
+
+    listing = sub.add_parser("list", help="list registered components and their options")
+    listing.add_argument(
+        "kind",
+        nargs="?",
+        default="all",
+        choices=["all", "models", "datasets", "activations", "optimizers", "schedulers"],
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Defaults < ``--config`` file < flags; ``*_args`` tables merge key by key."""
+    values: dict[str, Any] = load_config(args.config) if args.config else {}
+    source = args.config or "command line"
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    for key, value in given.items():
+        if key in TABLE_FLAGS:
+            table = dict(values.get(key) or {})
+            table.update(value)
+            values[key] = table
+        else:
+            values[key] = value
+    return TrainConfig.from_dict(values, source)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from overtone.train import resume, train
+
+    if args.resume:
+        flags = [f.name for f in fields(TrainConfig) if hasattr(args, f.name)]
+        if flags or args.config:
+            extra = ", ".join(["--config"] * bool(args.config) + flags)
+            raise ConfigError(f"--resume continues a run with its saved config; drop: {extra}")
+        result = resume(args.resume, progress=not args.quiet)
+    else:
+        result = train(config_from_args(args), progress=not args.quiet)
+    final = result.final
+    print(
+        f"test accuracy {final['test_acc']:.4f}  test loss {final['test_loss']:.4f}  "
+        f"({final['train_time_s']:.1f}s training)  run: {result.run_dir}"
+    )
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from overtone.demo import run_demo
+
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.epochs is not None and args.epochs < 1:
+        raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
+    run_demo(args.out, seeds=args.seeds, epochs=args.epochs, progress=not args.quiet)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from overtone.activations import list_activations
+    from overtone.data import DATASETS
+    from overtone.models import MODELS
+    from overtone.optim import (
+        list_optimizers,
+        list_schedulers,
+        optimizer_options,
+        scheduler_options,
+    )
+
+    def opts(options: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in options.items())
+
+    rows = {
+        "models": [
+            (n, "/".join(MODELS.get(n).inputs), opts(MODELS.get(n).options()))
+            for n in MODELS.names()
+        ],
+        "datasets": [
+            (n, DATASETS.get(n).description, opts(DATASETS.get(n).options()))
+            for n in DATASETS.names()
+        ],
+        "activations": [(n, "", "") for n in list_activations()],
+        "optimizers": [(n, "", opts(optimizer_options(n))) for n in list_optimizers()],
+        "schedulers": [(n, "", opts(scheduler_options(n))) for n in list_schedulers()],
+    }
+    console = Console()
+    for kind, entries in rows.items():
+        if args.kind not in ("all", kind):
+            continue
+        table = Table(title=kind, title_justify="left", show_header=False)
+        for column in ("name", "about", "options"):
+            table.add_column(column, overflow="fold")
+        for entry in entries:
+            table.add_row(*entry)
+        console.print(table)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from overtone.train import NonFiniteLossError
+
+    handlers = {"train": _cmd_train, "demo": _cmd_demo, "list": _cmd_list}
+    try:
+        return handlers[args.command](args)
+    except (ConfigError, DataError, CheckpointError) as err:
+        print(f"overtone: error: {err}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as err:
+        print(f"overtone: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            "overtone: interrupted; continue with `overtone train --resume RUN_DIR`",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Models by name: the baselines every comparison needs (later: the overtone families)."""
+
+from overtone.models._registry import (
+    MODELS,
+    ModelSpec,
+    check_model_accepts,
+    get_model,
+    get_model_spec,
+    list_models,
+    model_options,
+    register_model,
+)
+from overtone.models.cnn import SmallCNN, build_cnn
+from overtone.models.gpt import GPT, build_gpt
+from overtone.models.mlp import MLP, build_mlp
+
+_SMALL_MLP = {"widths": [64, 64], "batch_norm": False, "dropout": 0.0}
+register_model(
+    "mlp",
+    build_mlp,
+    inputs=("vector", "image"),
+    description="multi-layer perceptron (widths, activation, batch norm, dropout)",
+    demo={
+        "mlp-relu": {**_SMALL_MLP, "activation": "relu"},
+        "mlp-gelu": {**_SMALL_MLP, "activation": "gelu"},
+    },
+)
+register_model(
+    "cnn",
+    build_cnn,
+    inputs=("image",),
+    description="small conv net for 28x28 and 8x8 images",
+    demo={"cnn": {"channels": [16, 32], "hidden": 64}},
+)
+register_model(
+    "gpt",
+    build_gpt,
+    inputs=("tokens",),
+    description="small character-level transformer (nanoGPT-sized knobs)",
+)
+
+__all__ = [
+    "GPT",
+    "MLP",
+    "MODELS",
+    "ModelSpec",
+    "SmallCNN",
+    "build_cnn",
+    "build_gpt",
+    "build_mlp",
+    "check_model_accepts",
+    "get_model",
+    "get_model_spec",
+    "list_models",
+    "model_options",
+    "register_model",
+]

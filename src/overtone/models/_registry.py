@@ -1,0 +1,89 @@
+"""Model name -> builder table.
+
+A builder is ``builder(info: DatasetInfo, **options) -> nn.Module`` with keyword-only options
+(their defaults are the model's defaults). ``inputs`` says which dataset input kinds it takes;
+``demo`` names the variants ``overtone demo`` trains (label -> options).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from overtone._registry import Registry
+from overtone.data import INPUT_KINDS, DatasetInfo
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    builder: Callable[..., nn.Module]
+    inputs: tuple[str, ...]
+    description: str = ""
+    demo: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def options(self) -> dict[str, Any]:
+        return {
+            name: p.default
+            for name, p in inspect.signature(self.builder).parameters.items()
+            if p.kind is p.KEYWORD_ONLY
+        }
+
+    def accepts(self, input_kind: str) -> bool:
+        return input_kind in self.inputs
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def register_model(
+    name: str,
+    builder: Callable[..., nn.Module],
+    *,
+    inputs: tuple[str, ...],
+    description: str = "",
+    demo: dict[str, dict[str, Any]] | None = None,
+    overwrite: bool = False,
+) -> None:
+    bad = [k for k in inputs if k not in INPUT_KINDS]
+    if not inputs or bad:
+        raise ValueError(f"inputs must be a non-empty subset of {INPUT_KINDS}, got {inputs!r}")
+    MODELS.register(
+        name, ModelSpec(builder, tuple(inputs), description, demo or {}), overwrite=overwrite
+    )
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    return MODELS.get(name)
+
+
+def list_models() -> list[str]:
+    return MODELS.names()
+
+
+def model_options(name: str) -> dict[str, Any]:
+    return get_model_spec(name).options()
+
+
+def check_model_accepts(name: str, dataset: str, input_kind: str) -> None:
+    spec = get_model_spec(name)
+    if not spec.accepts(input_kind):
+        raise ValueError(
+            f"model {name!r} takes {'/'.join(spec.inputs)} inputs, but dataset {dataset!r} "
+            f"gives {input_kind} inputs"
+        )
+
+
+def get_model(name: str, info: DatasetInfo, **options: Any) -> nn.Module:
+    """Build model ``name`` for a dataset described by ``info``."""
+    spec = get_model_spec(name)
+    allowed = spec.options()
+    for key in options:
+        if key not in allowed:
+            listing = ", ".join(f"{k}={v!r}" for k, v in allowed.items())
+            raise ValueError(f"model {name!r} has no option {key!r} (allowed: {listing})")
+    check_model_accepts(name, info.name, info.input_kind)
+    return spec.builder(info, **options)

@@ -1,0 +1,77 @@
+"""A small convolutional baseline for 28x28 and 8x8 images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from overtone.activations import create_activation, get_activation
+from overtone.data import DatasetInfo
+
+
+class SmallCNN(nn.Module):
+    """``[Conv3x3 -> BatchNorm? -> act -> MaxPool2] * len(channels) -> Linear -> act -> Linear``.
+
+    Each stage halves the spatial size: two stages map 28x28 to 7x7 and 8x8 to 2x2.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_classes: int,
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 128,
+        activation: str | type[nn.Module] | None = "relu",
+        batch_norm: bool = True,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"SmallCNN takes (C, H, W) images, got input shape {tuple(input_shape)}"
+            )
+        if not channels or any(not isinstance(c, int) or c < 1 for c in channels):
+            raise ValueError(f"channels must be positive integers, got {list(channels)!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        get_activation(activation)
+        c_in, h, w = input_shape
+        if h >> len(channels) < 1 or w >> len(channels) < 1:
+            raise ValueError(
+                f"{len(channels)} pooling stages shrink a {h}x{w} image below 1x1; "
+                "use fewer channels entries"
+            )
+        stages: list[nn.Module] = []
+        for c_out in channels:
+            stages.append(nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm))
+            if batch_norm:
+                stages.append(nn.BatchNorm2d(c_out))
+            stages += [create_activation(activation), nn.MaxPool2d(2)]
+            c_in, h, w = c_out, h // 2, w // 2
+        self.features = nn.Sequential(*stages)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c_in * h * w, hidden),
+            create_activation(activation),
+            nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def build_cnn(
+    info: DatasetInfo,
+    *,
+    channels: Sequence[int] = (32, 64),
+    hidden: int = 128,
+    activation: str = "relu",
+    batch_norm: bool = True,
+    dropout: float = 0.1,
+) -> SmallCNN:
+    return SmallCNN(
+        info.input_shape, info.num_classes, tuple(channels), hidden, activation, batch_norm, dropout
+    )

@@ -1,0 +1,60 @@
+"""Multi-layer perceptron baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import prod
+
+import torch
+from torch import nn
+
+from overtone.activations import create_activation, get_activation
+from overtone.data import DatasetInfo
+
+
+class MLP(nn.Module):
+    """``flatten -> [Linear -> BatchNorm? -> act -> Dropout?] * len(widths) -> Linear``."""
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        widths: Sequence[int] = (512, 256),
+        activation: str | type[nn.Module] | None = "relu",
+        batch_norm: bool = True,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if any(not isinstance(w, int) or w < 1 for w in widths):
+            raise ValueError(f"widths must be positive integers, got {list(widths)!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        get_activation(activation)  # fail early on an unknown name
+        layers: list[nn.Module] = [nn.Flatten()]
+        width_in = in_features
+        for width in widths:
+            layers.append(nn.Linear(width_in, width, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(width))
+            layers.append(create_activation(activation))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width_in = width
+        layers.append(nn.Linear(width_in, num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def build_mlp(
+    info: DatasetInfo,
+    *,
+    widths: Sequence[int] = (512, 256),
+    activation: str = "relu",
+    batch_norm: bool = True,
+    dropout: float = 0.2,
+) -> MLP:
+    return MLP(
+        prod(info.input_shape), info.num_classes, tuple(widths), activation, batch_norm, dropout
+    )

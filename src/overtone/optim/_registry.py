@@ -1,0 +1,153 @@
+"""Optimizer and learning-rate scheduler name tables.
+
+Optimizers are ``torch.optim.Optimizer`` subclasses constructed as ``cls(params, lr=...,
+weight_decay=..., **options)``. Schedulers are builders
+``builder(optimizer, *, total_steps, steps_per_epoch, **options)`` returning an
+``LRScheduler`` that the engine steps once per optimizer step.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, StepLR
+
+from overtone._registry import Registry
+
+OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
+SCHEDULERS: Registry[Callable[..., LRScheduler]] = Registry("scheduler")
+
+# Set by the engine (config keys lr / weight_decay) or not meant for configs.
+_ENGINE_ARGS = {"params", "lr", "weight_decay", "differentiable", "fused", "foreach", "capturable"}
+
+
+def register_optimizer(name: str, cls: type[Optimizer], *, overwrite: bool = False) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+        raise TypeError(f"optimizer {name!r} must subclass torch.optim.Optimizer, got {cls!r}")
+    OPTIMIZERS.register(name, cls, overwrite=overwrite)
+
+
+def register_scheduler(name: str, builder: Callable[..., LRScheduler], *, overwrite=False) -> None:
+    SCHEDULERS.register(name, builder, overwrite=overwrite)
+
+
+def list_optimizers() -> list[str]:
+    return OPTIMIZERS.names()
+
+
+def list_schedulers() -> list[str]:
+    return SCHEDULERS.names()
+
+
+def optimizer_options(name: str) -> dict[str, Any]:
+    """Options a config may set for optimizer ``name`` (``lr``/``weight_decay`` aside)."""
+    params = inspect.signature(OPTIMIZERS.get(name)).parameters
+    return {k: p.default for k, p in params.items() if k not in _ENGINE_ARGS}
+
+
+def scheduler_options(name: str) -> dict[str, Any]:
+    params = inspect.signature(SCHEDULERS.get(name)).parameters
+    return {
+        k: p.default
+        for k, p in params.items()
+        if p.kind is p.KEYWORD_ONLY and k not in ("total_steps", "steps_per_epoch")
+    }
+
+
+def _check_options(kind: str, name: str, given: dict[str, Any], allowed: dict[str, Any]) -> None:
+    for key in given:
+        if key not in allowed:
+            listing = ", ".join(f"{k}={v!r}" for k, v in allowed.items()) or "none"
+            raise ValueError(f"{kind} {name!r} has no option {key!r} (allowed: {listing})")
+
+
+def build_optimizer(
+    name: str, params: Iterable, *, lr: float, weight_decay: float = 0.0, **options: Any
+) -> Optimizer:
+    _check_options("optimizer", name, options, optimizer_options(name))
+    for key, value in options.items():  # TOML gives lists where torch wants tuples (betas)
+        if isinstance(value, list):
+            options[key] = tuple(value)
+    return OPTIMIZERS.get(name)(params, lr=lr, weight_decay=weight_decay, **options)
+
+
+def build_scheduler(
+    name: str, optimizer: Optimizer, *, total_steps: int, steps_per_epoch: int, **options: Any
+) -> LRScheduler:
+    _check_options("scheduler", name, options, scheduler_options(name))
+    return SCHEDULERS.get(name)(
+        optimizer, total_steps=total_steps, steps_per_epoch=steps_per_epoch, **options
+    )
+
+
+def constant(optimizer: Optimizer, *, total_steps: int, steps_per_epoch: int) -> LRScheduler:
+    """``lr_t = lr``."""
+    return LambdaLR(optimizer, lambda step: 1.0)
+
+
+def cosine(
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    steps_per_epoch: int,
+    warmup_epochs: float = 0.0,
+    min_lr_ratio: float = 0.0,
+) -> LRScheduler:
+    """Linear warm-up over ``w`` steps, then ``lr_t = lr (r + (1 - r)(1 + cos(pi p)) / 2)``
+    with progress ``p = (t - w) / (T - w)`` and floor ratio ``r``."""
+    if warmup_epochs < 0 or not 0.0 <= min_lr_ratio <= 1.0:
+        raise ValueError(
+            f"cosine needs warmup_epochs >= 0 and min_lr_ratio in [0, 1], "
+            f"got {warmup_epochs!r} and {min_lr_ratio!r}"
+        )
+    warmup = min(round(warmup_epochs * steps_per_epoch), max(total_steps - 1, 0))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min((step - warmup) / max(total_steps - warmup, 1), 1.0)
+        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return LambdaLR(optimizer, factor)
+
+
+def step(
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    steps_per_epoch: int,
+    step_epochs: int = 10,
+    gamma: float = 0.1,
+) -> LRScheduler:
+    """``lr_t = lr * gamma ** floor(epoch / step_epochs)``."""
+    if not isinstance(step_epochs, int) or step_epochs < 1 or not 0 < gamma <= 1:
+        raise ValueError(
+            f"step needs an integer step_epochs >= 1 and gamma in (0, 1], "
+            f"got {step_epochs!r} and {gamma!r}"
+        )
+    return StepLR(optimizer, step_size=step_epochs * steps_per_epoch, gamma=gamma)
+
+
+def onecycle(
+    optimizer: Optimizer, *, total_steps: int, steps_per_epoch: int, pct_start: float = 0.3
+) -> LRScheduler:
+    """Smith's one-cycle policy peaking at the configured ``lr`` (``torch.optim.lr_scheduler``)."""
+    if not 0 < pct_start < 1:
+        raise ValueError(f"onecycle needs pct_start in (0, 1), got {pct_start!r}")
+    max_lr = [group["lr"] for group in optimizer.param_groups]
+    return OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start)
+
+
+register_optimizer("sgd", torch.optim.SGD)
+register_optimizer("adam", torch.optim.Adam)
+register_optimizer("adamw", torch.optim.AdamW)
+
+register_scheduler("constant", constant)
+register_scheduler("cosine", cosine)
+register_scheduler("step", step)
+register_scheduler("onecycle", onecycle)

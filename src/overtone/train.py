@@ -1,0 +1,450 @@
+"""The training engine: one loop for every model, extended through callbacks.
+
+A run directory holds ``config.toml`` (the resolved config), ``metrics.jsonl`` (one line per
+epoch), ``checkpoints/`` (the latest epoch, written atomically), and at the end
+``results.json`` and ``model.safetensors``. ``resume(run_dir)`` continues from the latest
+checkpoint so that an interrupted run ends with exactly the metrics of an uninterrupted one:
+sample order is a function of (seed, epoch), and the RNG states that dropout draws from are
+saved with every checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from overtone._io import append_jsonl, atomic_write_text, read_jsonl
+from overtone.callbacks import Callback
+from overtone.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from overtone.config import ConfigError, TrainConfig, load_config
+from overtone.data import DatasetInfo, DatasetSplits, Split, get_dataset
+from overtone.models import get_model
+from overtone.optim import build_optimizer, build_scheduler
+
+TIME_KEYS = ("epoch_time_s", "elapsed_s")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss (or gradient norm) became NaN or infinite; the run stopped."""
+
+    def __init__(self, what: str, value: float, epoch: int, step: int, checkpoint: str) -> None:
+        self.epoch, self.step, self.value = epoch, step, value
+        super().__init__(
+            f"non-finite {what} ({value}) at epoch {epoch}, step {step}; the run stopped. "
+            f"Last good checkpoint: {checkpoint}. Lower the learning rate, enable "
+            "--grad-clip, or check the data."
+        )
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    config: TrainConfig
+    model: nn.Module
+    info: DatasetInfo
+    history: list[dict[str, Any]]
+    final: dict[str, Any]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"config key 'device' is {name!r} but no CUDA device is available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("config key 'device' is 'mps' but MPS is not available")
+    return torch.device(name)
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{stamp}-{config.model}-{config.data}"
+    path, n = base, 1
+    while path.exists():
+        path, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return path
+
+
+def rng_state() -> dict[str, Any]:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(legacy=False),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over classes (or over every position, for language modelling)."""
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+class _Reporter:
+    """A rich progress bar in a terminal, one line per epoch otherwise, nothing when quiet."""
+
+    def __init__(self, enabled: bool, total_epochs: int) -> None:
+        self.console = Console(stderr=True)
+        self.enabled, self.total = enabled, total_epochs
+        self.progress: Progress | None = None
+        if enabled and self.console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold]epoch {task.fields[epoch]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]:.4f}"),
+                TextColumn("acc {task.fields[acc]:.3f}"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+        self.task = None
+
+    def __enter__(self) -> _Reporter:
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def start_epoch(self, epoch: int, steps: int) -> None:
+        if self.progress:
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            label = f"{epoch}/{self.total}"
+            self.task = self.progress.add_task("train", total=steps, epoch=label, loss=0.0, acc=0.0)
+
+    def advance(self, loss: float, acc: float) -> None:
+        if self.progress:
+            self.progress.update(self.task, advance=1, loss=loss, acc=acc)
+
+    def end_epoch(self, m: dict[str, Any]) -> None:
+        if self.enabled:
+            self.console.print(
+                f"epoch {m['epoch']}/{self.total}  train loss {m['train_loss']:.4f} "
+                f"acc {m['train_acc']:.4f}  val loss {m['val_loss']:.4f} acc {m['val_acc']:.4f}"
+                f"  ({m['epoch_time_s']:.1f}s)",
+                highlight=False,
+            )
+
+
+class Trainer:
+    """Builds data, model, optimizer and scheduler from a config and runs the loop.
+
+    Attributes that callbacks read: ``config``, ``model``, ``optimizer``, ``scheduler``,
+    ``info``, ``device``, ``epoch`` (1-based, current), ``step`` (batch index in the epoch),
+    ``global_step`` (optimizer steps so far), ``loss`` (current batch loss), ``batch``.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        callbacks: Sequence[Callback] = (),
+        run_dir: str | Path | None = None,
+        progress: bool = True,
+        data: DatasetSplits | None = None,
+    ) -> None:
+        self.config = config
+        self.callbacks = list(callbacks)
+        names = [cb.name for cb in self.callbacks]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f"callback names must be unique (their state is saved by name): {names}"
+            )
+        self.progress = progress
+        self.device = resolve_device(config.device)
+        self.run_dir = Path(run_dir or config.out or default_run_dir(config))
+        seed_everything(config.seed)
+        self.data = data or get_dataset(
+            config.data,
+            data_dir=config.data_dir or None,
+            download=config.download,
+            **config.data_args,
+        )
+        self.info = self.data.info
+        try:
+            self.model = get_model(config.model, self.info, **config.model_args).to(self.device)
+            self.optimizer = build_optimizer(
+                config.optimizer,
+                self.model.parameters(),
+                lr=config.lr,
+                weight_decay=config.weight_decay,
+                **config.optim_args,
+            )
+            self.steps_per_epoch = len(self._batches(0))
+            self.scheduler = build_scheduler(
+                config.scheduler,
+                self.optimizer,
+                total_steps=config.epochs * self.steps_per_epoch,
+                steps_per_epoch=self.steps_per_epoch,
+                **config.sched_args,
+            )
+        except (ValueError, TypeError) as err:
+            raise ConfigError(str(err)) from None
+        self.epoch = 0
+        self.step = 0
+        self.global_step = 0
+        self.elapsed = 0.0
+        self.loss: torch.Tensor | None = None
+        self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.history: list[dict[str, Any]] = []
+        self.start_epoch = 1
+
+    # ------------------------------------------------------------------ paths
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_dir / "metrics.jsonl"
+
+    # ------------------------------------------------------------------ state
+
+    def training_state(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "elapsed": self.elapsed,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
+            "rng": rng_state(),
+        }
+
+    def restore(self) -> bool:
+        """Load the latest checkpoint of ``run_dir`` if there is one; True if loaded."""
+        found = latest_checkpoint(self.checkpoint_dir)
+        epoch = found[1] if found else 0
+        # Epochs logged after the checkpoint (killed between the two writes) are redone.
+        self.history = [m for m in read_jsonl(self.metrics_path) if m["epoch"] <= epoch]
+        atomic_write_text(self.metrics_path, "".join(_json_line(m) for m in self.history))
+        if found is None:
+            return False
+        state = load_checkpoint(found[0], self.model)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        for cb in self.callbacks:
+            if cb.name in state["callbacks"]:
+                cb.load_state_dict(state["callbacks"][cb.name])
+        set_rng_state(state["rng"])
+        self.epoch, self.global_step = epoch, state["global_step"]
+        self.elapsed = state["elapsed"]
+        self.start_epoch = epoch + 1
+        return True
+
+    # ------------------------------------------------------------------ loop
+
+    def _batches(self, epoch: int) -> list[torch.Tensor]:
+        """Shuffled index batches; the order depends only on (seed, epoch)."""
+        n, size = len(self.data.train), self.config.batch_size
+        gen = torch.Generator().manual_seed((self.config.seed * 1_000_003 + epoch) % 2**63)
+        batches = list(torch.randperm(n, generator=gen).split(size))
+        if len(batches) > 1 and len(batches[-1]) == 1:  # batch norm cannot train on one example
+            batches.pop()
+        return batches
+
+    def _autocast(self):
+        return torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bfloat16"
+        )
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+
+    def _last_good(self) -> str:
+        found = latest_checkpoint(self.checkpoint_dir)
+        return str(found[0]) if found else "none (no epoch finished)"
+
+    def train_epoch(self, reporter: _Reporter) -> dict[str, float]:
+        self.model.train()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        batches = self._batches(self.epoch)
+        reporter.start_epoch(self.epoch, len(batches))
+        loss_sum, correct, count, examples = 0.0, 0, 0, 0
+        for step, index in enumerate(batches, start=1):
+            self.step = step
+            x = self.data.train.x[index].to(self.device, non_blocking=True)
+            y = self.data.train.y[index].to(self.device, non_blocking=True)
+            self.batch = (x, y)
+            with self._autocast():
+                logits = self.model(x)
+            self.loss = task_loss(logits, y)
+            value = self.loss.item()
+            if not np.isfinite(value):
+                raise NonFiniteLossError("loss", value, self.epoch, self.step, self._last_good())
+            self.optimizer.zero_grad(set_to_none=True)
+            self.loss.backward()
+            self._call("after_backward")
+            if self.config.grad_clip > 0:
+                norm = float(nn.utils.clip_grad_norm_(params, self.config.grad_clip))
+                if not np.isfinite(norm):
+                    raise NonFiniteLossError(
+                        "gradient norm", norm, self.epoch, self.step, self._last_good()
+                    )
+            self._call("before_optimizer_step")
+            self.optimizer.step()
+            self._call("after_optimizer_step")
+            self.scheduler.step()
+            self.global_step += 1
+            batch_correct = int((logits.argmax(-1) == y).sum())
+            loss_sum += value * len(y)
+            examples += len(y)
+            correct += batch_correct
+            count += y.numel()
+            reporter.advance(loss_sum / examples, correct / count)
+        return {"train_loss": loss_sum / examples, "train_acc": correct / count}
+
+    @torch.no_grad()
+    def evaluate(self, split: Split) -> dict[str, float]:
+        """Mean loss and accuracy (per example, or per token for language modelling)."""
+        self.model.eval()
+        loss_sum, correct, count, examples = 0.0, 0, 0, 0
+        for start in range(0, len(split), self.config.eval_batch_size):
+            x = split.x[start : start + self.config.eval_batch_size].to(self.device)
+            y = split.y[start : start + self.config.eval_batch_size].to(self.device)
+            with self._autocast():
+                logits = self.model(x)
+            loss_sum += float(task_loss(logits, y)) * len(y)
+            examples += len(y)
+            correct += int((logits.argmax(-1) == y).sum())
+            count += y.numel()
+        return {"loss": loss_sum / examples, "acc": correct / count}
+
+    def fit(self) -> RunResult:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config.save(self.run_dir / "config.toml")
+        self._call("on_train_start")
+        with _Reporter(self.progress, self.config.epochs) as reporter:
+            for epoch in range(self.start_epoch, self.config.epochs + 1):
+                self.epoch = epoch
+                began = time.perf_counter()
+                metrics: dict[str, Any] = {"epoch": self.epoch}
+                metrics.update(self.train_epoch(reporter))
+                val = self.evaluate(self.data.val)
+                metrics.update(val_loss=val["loss"], val_acc=val["acc"])
+                metrics.update(
+                    lr=self.optimizer.param_groups[0]["lr"], global_step=self.global_step
+                )
+                self._call("on_epoch_end", metrics)
+                took = time.perf_counter() - began
+                self.elapsed += took
+                metrics.update(epoch_time_s=took, elapsed_s=self.elapsed)
+                append_jsonl(self.metrics_path, metrics)
+                self.history.append(metrics)
+                save_checkpoint(self.checkpoint_dir, self.epoch, self.model, self.training_state())
+                reporter.end_epoch(metrics)
+        return self._finish()
+
+    def _finish(self) -> RunResult:
+        test = self.evaluate(self.data.test)
+        last = self.history[-1] if self.history else {}
+        best = max(self.history, key=lambda m: m["val_acc"]) if self.history else {}
+        final = {
+            **{k: v for k, v in last.items() if k not in TIME_KEYS},
+            "test_loss": test["loss"],
+            "test_acc": test["acc"],
+            "best_val_acc": best.get("val_acc"),
+            "best_epoch": best.get("epoch"),
+            "train_time_s": self.elapsed,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+        }
+        results = {
+            "model": self.config.model,
+            "data": self.config.data,
+            "seed": self.config.seed,
+            "sizes": self.data.sizes(),
+            "final": final,
+        }
+        atomic_write_text(self.run_dir / "results.json", _json_line(results, indent=2))
+        latest = latest_checkpoint(self.checkpoint_dir)
+        if latest is not None:
+            shutil.copyfile(latest[0] / "model.safetensors", self.run_dir / "model.safetensors")
+        result = RunResult(self.run_dir, self.config, self.model, self.info, self.history, final)
+        self._call("on_train_end", result)
+        return result
+
+
+def _json_line(record: dict[str, Any], indent: int | None = None) -> str:
+    return json.dumps(record, indent=indent) + "\n"
+
+
+def prepare_run_dir(config: TrainConfig) -> tuple[TrainConfig, Path]:
+    """Pick the run directory (refusing one that already holds a run) and record it."""
+    run_dir = Path(config.out) if config.out else default_run_dir(config)
+    if (run_dir / "config.toml").exists() or (run_dir / "metrics.jsonl").exists():
+        raise ConfigError(
+            f"run directory {run_dir} already holds a run; continue it with --resume {run_dir} "
+            "or choose another --out"
+        )
+    return config.replace(out=str(run_dir)), run_dir
+
+
+def train(
+    config: TrainConfig,
+    *,
+    callbacks: Iterable[Callback] = (),
+    progress: bool = True,
+    data: DatasetSplits | None = None,
+) -> RunResult:
+    """Run a new training job described by ``config``."""
+    config, run_dir = prepare_run_dir(config)
+    trainer = Trainer(
+        config, callbacks=list(callbacks), run_dir=run_dir, progress=progress, data=data
+    )
+    return trainer.fit()
+
+
+def resume(
+    run_dir: str | Path,
+    *,
+    callbacks: Iterable[Callback] = (),
+    progress: bool = True,
+    data: DatasetSplits | None = None,
+) -> RunResult:
+    """Continue the run in ``run_dir`` from its latest checkpoint (or its start)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise ConfigError(f"--resume {run_dir}: no config.toml there; is it a run directory?")
+    config = TrainConfig.from_dict(
+        load_config(run_dir / "config.toml"), str(run_dir / "config.toml")
+    )
+    trainer = Trainer(
+        config, callbacks=list(callbacks), run_dir=run_dir, progress=progress, data=data
+    )
+    trainer.restore()
+    return trainer.fit()
