@@ -199,9 +199,7 @@ def check_table(key: str, owner: str, given: dict[str, Any], allowed: dict[str, 
 def _expected_kind(default: Any) -> str | None:
     if isinstance(default, bool):
         return "bool"
-    if isinstance(default, int):
-        return "int"
-    if isinstance(default, float):
+    if isinstance(default, (int, float)):  # torch declares float options as `momentum=0`
         return "float"
     if isinstance(default, str):
         return "str"
@@ -213,8 +211,6 @@ def _expected_kind(default: Any) -> str | None:
 def _is_kind(value: Any, kind: str) -> bool:
     if kind == "float":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, {"bool": bool, "str": str, "list": (list, tuple)}[kind])
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import inspect
 import os
 import struct
@@ -197,9 +198,31 @@ def stratified_split(
             f"cannot split {n} examples into val={val_n}, test={test_n} and a train set"
         )
     index = np.arange(n)
-    rest, test = train_test_split(index, test_size=test_n, stratify=y, random_state=seed)
-    train, val = train_test_split(rest, test_size=val_n, stratify=y[rest], random_state=seed + 1)
+    rest, test = _stratified_halves(index, y, test_n, seed)
+    train, val = _stratified_halves(rest, y[rest], val_n, seed + 1)
     return np.sort(train), np.sort(val), np.sort(test)
+
+
+def check_labels(name: str, x: np.ndarray, y: np.ndarray, num_classes: int | None) -> int:
+    """Labels are one per input, integers in ``[0, num_classes)``; returns ``num_classes``."""
+    if x.shape[0] != y.shape[0]:
+        raise DataError(f"{name}: {x.shape[0]} inputs but {y.shape[0]} labels")
+    if y.ndim != 1:
+        raise DataError(f"{name}: labels must be one-dimensional, got shape {y.shape}")
+    num_classes = int(y.max()) + 1 if num_classes is None else num_classes
+    if y.min() < 0 or y.max() >= num_classes:
+        raise DataError(
+            f"{name}: labels must lie in [0, {num_classes}), got [{y.min()}, {y.max()}]"
+        )
+    return num_classes
+
+
+def _stratified_halves(index: np.ndarray, y: np.ndarray, size: int, seed: int):
+    """``train_test_split`` with stratification, its errors turned into ``DataError``."""
+    try:
+        return train_test_split(index, test_size=size, stratify=y, random_state=seed)
+    except ValueError as err:  # e.g. a class with a single example cannot be stratified
+        raise DataError(f"cannot split {len(index)} examples stratified by class: {err}") from None
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -236,15 +259,7 @@ def classification_splits(
     extra: dict[str, Any] | None = None,
 ) -> DatasetSplits:
     """Split, standardize (train statistics) and wrap an in-memory classification set."""
-    if x.shape[0] != y.shape[0]:
-        raise DataError(f"{name}: {x.shape[0]} inputs but {y.shape[0]} labels")
-    if y.ndim != 1:
-        raise DataError(f"{name}: labels must be one-dimensional, got shape {y.shape}")
-    num_classes = int(y.max()) + 1 if num_classes is None else num_classes
-    if y.min() < 0 or y.max() >= num_classes:
-        raise DataError(
-            f"{name}: labels must lie in [0, {num_classes}), got [{y.min()}, {y.max()}]"
-        )
+    num_classes = check_labels(name, x, y, num_classes)
     index = stratified_split(y, (val_size, test_size), data_seed)
     xs, stats = _standardize(x, index, per_feature=input_kind == "vector")
     splits = [
@@ -287,8 +302,8 @@ def load_digits(*, val_size: float = 0.2, test_size: float = 0.2, data_seed: int
 def _check_generator(n_samples: int, noise: float) -> None:
     if not isinstance(n_samples, int) or n_samples < 50:
         raise DataError(f"n_samples must be an integer >= 50, got {n_samples!r}")
-    if noise < 0:
-        raise DataError(f"noise must be >= 0, got {noise!r}")
+    if not noise >= 0:  # also refuses nan
+        raise DataError(f"noise must be a number >= 0, got {noise!r}")
 
 
 def load_moons(
@@ -448,7 +463,9 @@ def download_file(
                 while block := response.read(1 << 20):
                     digest.update(block)
                     f.write(block)
-        except OSError as err:  # URLError, HTTPError, timeouts, refused connections
+        # URLError, HTTPError, timeouts and refused connections are OSErrors; a body cut off
+        # mid-transfer raises http.client.IncompleteRead, an HTTPException.
+        except (OSError, http.client.HTTPException) as err:
             failures.append(f"{url}: {err}")
             part.unlink(missing_ok=True)
             continue
@@ -543,6 +560,8 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     path = Path(path)
     codes = {np.dtype(v).newbyteorder("=").str: k for k, v in IDX_DTYPES.items()}
     array = np.asarray(array)
+    if array.ndim == 0:
+        raise DataError("IDX stores arrays of at least one dimension, got a 0-d array")
     code = codes.get(array.dtype.newbyteorder("=").str)
     if code is None:
         raise DataError(f"IDX cannot store dtype {array.dtype}")
@@ -590,9 +609,9 @@ def _image_splits(name, train_x, train_y, test_x, test_y, val_size, data_seed, f
         raise DataError(f"val_size must be an integer in (0, {len(train_y)}), got {val_size!r}")
     if train_x.shape[1:] != test_x.shape[1:]:
         raise DataError(f"{name}: train images {train_x.shape[1:]} vs test {test_x.shape[1:]}")
-    train_idx, val_idx = train_test_split(
-        np.arange(len(train_y)), test_size=val_size, stratify=train_y, random_state=data_seed
-    )
+    check_labels(name, train_x, train_y, 10)
+    check_labels(name, test_x, test_y, 10)
+    train_idx, val_idx = _stratified_halves(np.arange(len(train_y)), train_y, val_size, data_seed)
     x = np.concatenate([train_x, test_x])[:, None].astype(np.float32) / 255.0
     y = np.concatenate([train_y, test_y])
     test_idx = np.arange(len(train_y), len(y))
@@ -770,7 +789,7 @@ def load_tinyshakespeare(
     if min(len(p) for p in parts) <= block_size:
         raise DataError(
             f"{file}: {len(text)} characters are too few for block_size={block_size} "
-            "(each split needs more than one window)"
+            f"(each 90/5/5 split needs at least block_size + 1 = {block_size + 1} characters)"
         )
     lookup = {c: i for i, c in enumerate(chars)}
 

@@ -1,0 +1,157 @@
+"""The command line end to end, in temporary folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import fields
+
+import pytest
+from safetensors.torch import load_file
+
+from overtone import __version__
+from overtone._io import read_jsonl
+from overtone.cli import TABLE_FLAGS, build_parser, main
+from overtone.config import TrainConfig, load_config
+
+SMALL = ["--model-arg", "widths=[16]", "--data-arg", "n_samples=200", "--quiet"]
+
+
+def test_every_config_key_has_a_train_flag(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = capsys.readouterr().out
+    for f in fields(TrainConfig):
+        flag = TABLE_FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
+        assert flag in text, f"{f.name} has no flag {flag}"
+    assert "--resume" in text and "--config" in text
+
+
+def test_train_end_to_end_writes_config_metrics_checkpoint_results(tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(
+        ["train", "--model", "mlp", "--data", "moons", "--epochs", "2", "--out", str(run), *SMALL]
+    )
+    assert code == 0
+    assert "test accuracy" in capsys.readouterr().out
+    config = TrainConfig.from_dict(load_config(run / "config.toml"))
+    assert config.epochs == 2 and config.model_args == {"widths": [16]}
+    assert config.out == str(run)
+    metrics = read_jsonl(run / "metrics.jsonl")
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s"):
+        assert key in metrics[0]
+    results = json.loads((run / "results.json").read_text())
+    assert 0.0 <= results["final"]["test_acc"] <= 1.0
+    assert results["sizes"] == {"train": 120, "val": 40, "test": 40}
+    assert json.loads((run / "checkpoints" / "latest.json").read_text())["epoch"] == 2
+    weights = load_file(str(run / "model.safetensors"))
+    assert "net.1.weight" in weights
+
+
+def test_flags_override_the_config_file_and_tables_merge(tmp_path):
+    (tmp_path / "run.toml").write_text(
+        'data = "moons"\nepochs = 5\nlr = 0.01\n\n[model_args]\nwidths = [8]\ndropout = 0.0\n'
+    )
+    run = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "--config",
+            str(tmp_path / "run.toml"),
+            "--epochs",
+            "1",
+            "--model-arg",
+            "widths=[4, 4]",
+            "--out",
+            str(run),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    saved = TrainConfig.from_dict(load_config(run / "config.toml"))
+    assert (saved.epochs, saved.lr, saved.data) == (1, 0.01, "moons")
+    assert saved.model_args == {"widths": [4, 4], "dropout": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--epochs", "0"], "config key 'epochs' must be an integer >= 1, got 0"),
+        (["--model", "mpl"], "unknown model 'mpl'; did you mean 'mlp'?"),
+        (["--data", "mnist", "--data-dir", "{tmp}"], "missing file train-images-idx3-ubyte.gz"),
+        (["--model", "cnn", "--data", "moons"], "'cnn' takes image inputs"),
+        (["--model-arg", "widths=abc"], "'model_args.widths' must be a list"),
+        (["--model-arg", "depth=3"], "'mlp' has no option 'depth'"),
+        (["--optimizer", "sgd", "--optim-arg", "betas=[0.9, 0.99]"], "'sgd' has no option 'betas'"),
+        (["--config", "{tmp}/none.toml"], "none.toml does not exist"),
+        (["--resume", "{tmp}"], "no config.toml there"),
+        (["--resume", "{tmp}", "--epochs", "3"], "drop: epochs"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message_naming_it(tmp_path, capsys, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if "--resume" not in argv:
+        argv += ["--out", str(tmp_path / "run")]
+    assert main(["train", *argv, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("overtone: error: ")
+    assert message in err
+
+
+def test_missing_dataset_file_says_how_to_get_it(tmp_path, capsys):
+    assert main(["train", "--data", "mnist-t10k", "--data-dir", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "mnist-t10k") in err and "--download" in err
+
+
+def test_unknown_key_in_the_config_file_is_named(tmp_path, capsys):
+    (tmp_path / "run.toml").write_text("epohcs = 3\n")
+    assert main(["train", "--config", str(tmp_path / "run.toml")]) == 2
+    assert "unknown config key 'epohcs' (did you mean 'epochs'?)" in capsys.readouterr().err
+
+
+def test_argparse_rejects_a_non_integer_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--epochs", "three"])
+    assert exit_info.value.code == 2
+    assert "--epochs" in capsys.readouterr().err
+
+
+def test_list_shows_every_registry(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mlp", "cnn", "gpt", "digits", "mnist-t10k", "gelu", "adamw", "cosine"):
+        assert name in out
+
+
+def test_python_m_overtone_and_version():
+    done = subprocess.run(
+        [sys.executable, "-m", "overtone", "--version"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == f"overtone {__version__}"
+
+
+def test_demo_writes_table_curves_and_boundaries(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--seeds", "2", "--epochs", "2", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    pairs = {(r["data"], r["model"]) for r in summary["rows"]}
+    assert {("digits", "mlp-relu"), ("digits", "cnn"), ("moons", "mlp-gelu")} <= pairs
+    assert ("moons", "cnn") not in pairs  # a CNN does not take 2-D points
+    for row in summary["rows"]:
+        assert row["seeds"] == 2 and 0.0 <= row["test_acc"] <= 1.0 and row["test_acc_std"] >= 0
+        assert row["model"] in printed
+    table = (out / "summary.md").read_text()
+    assert table.count("\n| digits |") + table.count("\n| moons |") == len(summary["rows"])
+    for png in ("curves_digits.png", "curves_moons.png", "boundaries_moons.png"):
+        data = (out / png).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+    assert not (out / "boundaries_digits.png").exists()
+
+
+def test_demo_rejects_bad_counts(capsys):
+    assert main(["demo", "--seeds", "0"]) == 2
+    assert "--seeds must be >= 1" in capsys.readouterr().err

@@ -1,0 +1,80 @@
+"""Optimizer and scheduler registries."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from overtone.optim import (
+    build_optimizer,
+    build_scheduler,
+    list_optimizers,
+    list_schedulers,
+    optimizer_options,
+)
+
+
+def _quadratic_run(optimizer_name: str, scheduler_name: str, steps: int = 60) -> float:
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(10))
+    opt = build_optimizer(optimizer_name, [w], lr=0.05)
+    sched = build_scheduler(scheduler_name, opt, total_steps=steps, steps_per_epoch=10)
+    start = float((w.detach() ** 2).sum())
+    for _ in range(steps):
+        opt.zero_grad()
+        (w**2).sum().backward()
+        opt.step()
+        sched.step()
+    return float((w.detach() ** 2).sum()) / start
+
+
+@pytest.mark.parametrize("scheduler", list_schedulers())
+@pytest.mark.parametrize("optimizer", list_optimizers())
+def test_every_optimizer_and_schedule_decreases_a_convex_loss(optimizer, scheduler):
+    assert _quadratic_run(optimizer, scheduler) < 0.9
+
+
+def _lrs(name: str, total: int, per_epoch: int, **options) -> list[float]:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler(name, opt, total_steps=total, steps_per_epoch=per_epoch, **options)
+    lrs = []
+    for _ in range(total):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
+def test_cosine_schedule_matches_its_formula():
+    lrs = _lrs("cosine", total=100, per_epoch=10, warmup_epochs=1.0, min_lr_ratio=0.1)
+    assert lrs[:10] == pytest.approx([(i + 1) / 10 for i in range(10)])
+    for t in (10, 40, 99):
+        p = (t - 10) / 90
+        assert lrs[t] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def test_step_schedule_decays_every_step_epochs():
+    lrs = _lrs("step", total=40, per_epoch=5, step_epochs=2, gamma=0.5)
+    assert lrs[9] == 1.0 and lrs[10] == 0.5 and lrs[20] == 0.25
+
+
+def test_onecycle_peaks_at_the_configured_lr():
+    lrs = _lrs("onecycle", total=50, per_epoch=10)
+    assert max(lrs) == pytest.approx(1.0)
+    assert lrs[0] < 0.1 and lrs[-1] < 0.01
+
+
+def test_options_are_checked_by_name():
+    assert "momentum" in optimizer_options("sgd")
+    assert "lr" not in optimizer_options("sgd")
+    w = [torch.nn.Parameter(torch.zeros(1))]
+    with pytest.raises(ValueError, match=r"optimizer 'adam' has no option 'momentum'.*betas"):
+        build_optimizer("adam", w, lr=1e-3, momentum=0.9)
+    with pytest.raises(ValueError, match="unknown optimizer 'adamx'"):
+        build_optimizer("adamx", w, lr=1e-3)
+    opt = build_optimizer("adam", w, lr=1e-3, betas=[0.8, 0.9])
+    assert opt.param_groups[0]["betas"] == (0.8, 0.9)
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        build_scheduler("cosine", opt, total_steps=10, steps_per_epoch=5, warmup_epochs=-1.0)
