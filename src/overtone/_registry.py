@@ -7,8 +7,9 @@ unknown name raise a ``ValueError`` that names the bad value and every allowed o
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
-from typing import Generic, TypeVar
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -20,6 +21,40 @@ def unknown_name_message(kind: str, name: object, allowed: list[str]) -> str:
     if close:
         message += f"; did you mean {close[0]!r}?"
     return f"{message} (allowed: {', '.join(allowed) or 'none registered'})"
+
+
+def keyword_options(
+    fn: Callable[..., Any], exclude: Iterable[str] = (), keyword_only: bool = True
+) -> dict[str, Any]:
+    """The options a component accepts, with defaults, read from its signature."""
+    skip = set(exclude)
+    return {
+        name: p.default
+        for name, p in inspect.signature(fn).parameters.items()
+        if name not in skip and (p.kind is p.KEYWORD_ONLY or not keyword_only)
+    }
+
+
+def unknown_option(given: Iterable[str], allowed: dict[str, Any]) -> tuple[str, str] | None:
+    """The first given option that is not allowed and a listing of the allowed ones."""
+    for key in given:
+        if key not in allowed:
+            listing = ", ".join(f"{k}={v!r}" for k, v in allowed.items()) or "none"
+            return key, listing
+    return None
+
+
+def check_options(
+    kind: str,
+    name: str,
+    given: dict[str, Any],
+    allowed: dict[str, Any],
+    error: type[Exception] = ValueError,
+) -> None:
+    """Raise ``error`` naming the first unknown option of ``kind`` ``name`` and the allowed ones."""
+    bad = unknown_option(given, allowed)
+    if bad:
+        raise error(f"{kind} {name!r} has no option {bad[0]!r} (allowed: {bad[1]})")
 
 
 class Registry(Generic[T]):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from overtone._io import atomic_write_text
+from overtone._registry import unknown_option
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -181,12 +182,12 @@ class TrainConfig:
 
 def check_table(key: str, owner: str, given: dict[str, Any], allowed: dict[str, Any]) -> None:
     """Check an ``*_args`` table: known keys, and values of the default's type."""
+    bad = unknown_option(given, allowed)
+    if bad:
+        raise ConfigError(
+            f"config key '{key}.{bad[0]}': {owner!r} has no option {bad[0]!r} (allowed: {bad[1]})"
+        )
     for name, value in given.items():
-        if name not in allowed:
-            listing = ", ".join(f"{k}={v!r}" for k, v in allowed.items()) or "none"
-            raise ConfigError(
-                f"config key '{key}.{name}': {owner!r} has no option {name!r} (allowed: {listing})"
-            )
         default = allowed[name]
         expected = _expected_kind(default)
         if expected and not _is_kind(value, expected):

@@ -33,7 +33,7 @@ import torch
 from sklearn import datasets as skdatasets
 from sklearn.model_selection import train_test_split
 
-from overtone._registry import Registry
+from overtone._registry import Registry, check_options, keyword_options
 
 TASKS = ("classification", "language-modeling")
 INPUT_KINDS = ("vector", "image", "tokens")
@@ -105,11 +105,7 @@ class DatasetSpec:
 
     def options(self) -> dict[str, Any]:
         """The loader's keyword options and their defaults (``data_dir``/``download`` aside)."""
-        return {
-            name: p.default
-            for name, p in inspect.signature(self.loader).parameters.items()
-            if p.kind is p.KEYWORD_ONLY and name not in ("data_dir", "download")
-        }
+        return keyword_options(self.loader, exclude=("data_dir", "download"))
 
     def uses_files(self) -> bool:
         return "data_dir" in inspect.signature(self.loader).parameters
@@ -143,14 +139,6 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
-def check_options(kind: str, name: str, given: dict[str, Any], allowed: dict[str, Any]) -> None:
-    """Raise naming the first unknown option and the allowed ones."""
-    for key in given:
-        if key not in allowed:
-            listing = ", ".join(f"{k}={v!r}" for k, v in allowed.items()) or "none"
-            raise DataError(f"{kind} {name!r} has no option {key!r} (allowed: {listing})")
-
-
 def get_dataset(
     name: str,
     *,
@@ -160,7 +148,7 @@ def get_dataset(
 ) -> DatasetSplits:
     """Build dataset ``name`` with ``options`` (see :func:`dataset_options`)."""
     spec = get_dataset_spec(name)
-    check_options("dataset", name, options, spec.options())
+    check_options("dataset", name, options, spec.options(), DataError)
     if spec.uses_files():
         options = {"data_dir": resolve_data_dir(data_dir), "download": download, **options}
     return spec.loader(**options)
@@ -299,6 +287,20 @@ def load_digits(*, val_size: float = 0.2, test_size: float = 0.2, data_seed: int
     )
 
 
+def _generated(name, x, y, num_classes, val_size, test_size, data_seed) -> DatasetSplits:
+    """Split and standardize points drawn by a scikit-learn generator."""
+    return classification_splits(
+        name,
+        x.astype(np.float32),
+        y,
+        input_kind="vector",
+        val_size=val_size,
+        test_size=test_size,
+        data_seed=data_seed,
+        num_classes=num_classes,
+    )
+
+
 def _check_generator(n_samples: int, noise: float) -> None:
     if not isinstance(n_samples, int) or n_samples < 50:
         raise DataError(f"n_samples must be an integer >= 50, got {n_samples!r}")
@@ -317,16 +319,7 @@ def load_moons(
     """Two interleaving half circles in 2-D (``sklearn.datasets.make_moons``)."""
     _check_generator(n_samples, noise)
     x, y = skdatasets.make_moons(n_samples=n_samples, noise=noise, random_state=data_seed)
-    return classification_splits(
-        "moons",
-        x.astype(np.float32),
-        y,
-        input_kind="vector",
-        val_size=val_size,
-        test_size=test_size,
-        data_seed=data_seed,
-        num_classes=2,
-    )
+    return _generated("moons", x, y, 2, val_size, test_size, data_seed)
 
 
 def load_circles(
@@ -345,16 +338,7 @@ def load_circles(
     x, y = skdatasets.make_circles(
         n_samples=n_samples, noise=noise, factor=factor, random_state=data_seed
     )
-    return classification_splits(
-        "circles",
-        x.astype(np.float32),
-        y,
-        input_kind="vector",
-        val_size=val_size,
-        test_size=test_size,
-        data_seed=data_seed,
-        num_classes=2,
-    )
+    return _generated("circles", x, y, 2, val_size, test_size, data_seed)
 
 
 def load_classification(
@@ -388,16 +372,7 @@ def load_classification(
         )
     except ValueError as err:  # scikit-learn's own consistency checks
         raise DataError(f"classification: {err}") from None
-    return classification_splits(
-        "classification",
-        x.astype(np.float32),
-        y,
-        input_kind="vector",
-        val_size=val_size,
-        test_size=test_size,
-        data_seed=data_seed,
-        num_classes=n_classes,
-    )
+    return _generated("classification", x, y, n_classes, val_size, test_size, data_seed)
 
 
 # --------------------------------------------------------------------------- files

@@ -7,14 +7,13 @@ A builder is ``builder(info: DatasetInfo, **options) -> nn.Module`` with keyword
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
-from overtone._registry import Registry
+from overtone._registry import Registry, check_options, keyword_options
 from overtone.data import INPUT_KINDS, DatasetInfo
 
 
@@ -26,11 +25,7 @@ class ModelSpec:
     demo: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def options(self) -> dict[str, Any]:
-        return {
-            name: p.default
-            for name, p in inspect.signature(self.builder).parameters.items()
-            if p.kind is p.KEYWORD_ONLY
-        }
+        return keyword_options(self.builder)
 
     def accepts(self, input_kind: str) -> bool:
         return input_kind in self.inputs
@@ -80,10 +75,6 @@ def check_model_accepts(name: str, dataset: str, input_kind: str) -> None:
 def get_model(name: str, info: DatasetInfo, **options: Any) -> nn.Module:
     """Build model ``name`` for a dataset described by ``info``."""
     spec = get_model_spec(name)
-    allowed = spec.options()
-    for key in options:
-        if key not in allowed:
-            listing = ", ".join(f"{k}={v!r}" for k, v in allowed.items())
-            raise ValueError(f"model {name!r} has no option {key!r} (allowed: {listing})")
+    check_options("model", name, options, spec.options())
     check_model_accepts(name, info.name, info.input_kind)
     return spec.builder(info, **options)

@@ -8,7 +8,6 @@ weight_decay=..., **options)``. Schedulers are builders
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -17,7 +16,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, StepLR
 
-from overtone._registry import Registry
+from overtone._registry import Registry, check_options, keyword_options
 
 OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
 SCHEDULERS: Registry[Callable[..., LRScheduler]] = Registry("scheduler")
@@ -46,30 +45,17 @@ def list_schedulers() -> list[str]:
 
 def optimizer_options(name: str) -> dict[str, Any]:
     """Options a config may set for optimizer ``name`` (``lr``/``weight_decay`` aside)."""
-    params = inspect.signature(OPTIMIZERS.get(name)).parameters
-    return {k: p.default for k, p in params.items() if k not in _ENGINE_ARGS}
+    return keyword_options(OPTIMIZERS.get(name), exclude=_ENGINE_ARGS, keyword_only=False)
 
 
 def scheduler_options(name: str) -> dict[str, Any]:
-    params = inspect.signature(SCHEDULERS.get(name)).parameters
-    return {
-        k: p.default
-        for k, p in params.items()
-        if p.kind is p.KEYWORD_ONLY and k not in ("total_steps", "steps_per_epoch")
-    }
-
-
-def _check_options(kind: str, name: str, given: dict[str, Any], allowed: dict[str, Any]) -> None:
-    for key in given:
-        if key not in allowed:
-            listing = ", ".join(f"{k}={v!r}" for k, v in allowed.items()) or "none"
-            raise ValueError(f"{kind} {name!r} has no option {key!r} (allowed: {listing})")
+    return keyword_options(SCHEDULERS.get(name), exclude=("total_steps", "steps_per_epoch"))
 
 
 def build_optimizer(
     name: str, params: Iterable, *, lr: float, weight_decay: float = 0.0, **options: Any
 ) -> Optimizer:
-    _check_options("optimizer", name, options, optimizer_options(name))
+    check_options("optimizer", name, options, optimizer_options(name))
     for key, value in options.items():  # TOML gives lists where torch wants tuples (betas)
         if isinstance(value, list):
             options[key] = tuple(value)
@@ -79,7 +65,7 @@ def build_optimizer(
 def build_scheduler(
     name: str, optimizer: Optimizer, *, total_steps: int, steps_per_epoch: int, **options: Any
 ) -> LRScheduler:
-    _check_options("scheduler", name, options, scheduler_options(name))
+    check_options("scheduler", name, options, scheduler_options(name))
     return SCHEDULERS.get(name)(
         optimizer, total_steps=total_steps, steps_per_epoch=steps_per_epoch, **options
     )
