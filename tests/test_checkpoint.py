@@ -44,6 +44,13 @@ def test_split_and_join_restore_structure_types_and_tensors():
     random.setstate(restored["py_rng"])  # accepted by the real consumer
 
 
+def test_tensor_keys_never_collide():
+    tree = {"a.b": torch.ones(1), "a": {"b": torch.zeros(1)}}
+    encoded, tensors = split_tensors(tree)
+    restored = join_tensors(encoded, tensors)
+    assert restored["a.b"].item() == 1.0 and restored["a"]["b"].item() == 0.0
+
+
 def test_split_refuses_unknown_objects():
     with pytest.raises(CheckpointError, match="cannot store object"):
         split_tensors({"x": object()})
@@ -107,6 +114,12 @@ def test_mismatched_model_and_broken_folders_raise_clear_errors(tmp_path):
     folder = save_checkpoint(tmp_path, 1, model, {})
     with pytest.raises(CheckpointError, match="does not match the model"):
         load_checkpoint(folder, nn.Linear(4, 2))
+    (folder / "state.json").write_text("{broken")
+    with pytest.raises(CheckpointError, match=r"state\.json is corrupt"):
+        load_checkpoint(folder, model)
+    (folder / "state.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match=r"cannot load .*state\.safetensors"):
+        load_checkpoint(folder, model)
     (folder / "state.json").unlink()
     with pytest.raises(CheckpointError, match=r"incomplete: state\.json is missing"):
         latest_checkpoint(tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -18,14 +19,28 @@ from overtone.config import TrainConfig, load_config
 SMALL = ["--model-arg", "widths=[16]", "--data-arg", "n_samples=200", "--quiet"]
 
 
-def test_every_config_key_has_a_train_flag(capsys):
+def _train_actions():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {
+        opt: action for action in sub.choices["train"]._actions for opt in action.option_strings
+    }
+
+
+def test_every_config_key_has_a_train_flag_with_its_name():
+    actions = _train_actions()
+    for f in fields(TrainConfig):
+        flag = TABLE_FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
+        assert flag in actions, f"{f.name} has no flag {flag}"
+        assert actions[flag].dest == f.name
+    assert {"--resume", "--config", "--quiet"} <= set(actions)
+
+
+def test_help_describes_the_flags(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--help"])
     text = capsys.readouterr().out
-    for f in fields(TrainConfig):
-        flag = TABLE_FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
-        assert flag in text, f"{f.name} has no flag {flag}"
-    assert "--resume" in text and "--config" in text
+    assert "--batch-size BATCH_SIZE" in text and "training batch size" in text
 
 
 def test_train_end_to_end_writes_config_metrics_checkpoint_results(tmp_path, capsys):
@@ -87,7 +102,9 @@ def test_flags_override_the_config_file_and_tables_merge(tmp_path):
         (["--optimizer", "sgd", "--optim-arg", "betas=[0.9, 0.99]"], "'sgd' has no option 'betas'"),
         (["--config", "{tmp}/none.toml"], "none.toml does not exist"),
         (["--resume", "{tmp}"], "no config.toml there"),
-        (["--resume", "{tmp}", "--epochs", "3"], "drop: epochs"),
+        (["--resume", "{tmp}", "--epochs", "3"], "drop --epochs (only --device, --data-dir"),
+        (["--device", "cuda:7"], "'device' is 'cuda:7' but"),
+        (["--model-arg", "widths=[2.5]"], "config key 'model_args': widths must be positive"),
     ],
 )
 def test_bad_input_exits_2_with_a_message_naming_it(tmp_path, capsys, argv, message):
@@ -98,6 +115,26 @@ def test_bad_input_exits_2_with_a_message_naming_it(tmp_path, capsys, argv, mess
     err = capsys.readouterr().err
     assert err.startswith("overtone: error: ")
     assert message in err
+
+
+def test_resume_may_move_the_run_to_another_device(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--data", "moons", "--epochs", "1", "--out", str(run), *SMALL]) == 0
+    assert main(["train", "--resume", str(run), "--device", "cpu", "--quiet"]) == 0
+    assert TrainConfig.from_dict(load_config(run / "config.toml")).device == "cpu"
+    assert len(read_jsonl(run / "metrics.jsonl")) == 1
+
+
+def test_ctrl_c_names_the_run_to_resume(tmp_path, capsys, monkeypatch):
+    from overtone.train import Trainer
+
+    def interrupt(self, reporter):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_run_epochs", interrupt)
+    run = tmp_path / "run"
+    assert main(["train", "--data", "moons", "--out", str(run), *SMALL]) == 130
+    assert f"continue with `overtone train --resume {run}`" in capsys.readouterr().err
 
 
 def test_missing_dataset_file_says_how_to_get_it(tmp_path, capsys):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import sys
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from overtone.config import ConfigError, TrainConfig, dumps_toml, load_config, parse_value
 
@@ -56,6 +59,14 @@ def test_defaults_are_valid_and_resolve_names():
         ({"model_args": {"widths": 64}}, r"'model_args.widths' must be a list.*got 64"),
         ({"model_args": {"dropout": "0.1"}}, r"'model_args.dropout' must be a number"),
         ({"data_args": {"val_size": [0.1]}}, r"'data_args.val_size' must be a number"),
+        (
+            {"model": "cnn", "model_args": {"hidden": 2.5}},
+            r"'model_args.hidden' must be an integer",
+        ),
+        (
+            {"data": "moons", "data_args": {"n_samples": 100.5}},
+            r"'data_args.n_samples' must be an integer",
+        ),
         ({"data_args": {"n_samples": 100}}, r"'data_args.n_samples': 'digits' has no option"),
         ({"optim_args": {"momentum": 0.9}}, r"'optim_args.momentum': 'adam' has no option"),
         ({"sched_args": {"gamma": 0.1}}, r"'sched_args.gamma': 'cosine' has no option"),
@@ -77,6 +88,24 @@ def test_unknown_key_is_named_with_a_suggestion():
 
 def test_integer_is_accepted_where_a_number_is_expected():
     assert TrainConfig(lr=1).lr == 1.0 and isinstance(TrainConfig(lr=1).lr, float)
+    config = TrainConfig(optimizer="sgd", optim_args={"momentum": 0.9})  # torch: momentum=0
+    assert config.optim_args == {"momentum": 0.9}
+
+
+def test_numpy_scalars_become_plain_python_and_write_valid_toml(tmp_path):
+    config = TrainConfig(lr=np.float64(1e-3), epochs=np.int64(3))
+    assert type(config.lr) is float and type(config.epochs) is int
+    again = TrainConfig.from_dict(load_config(config.save(tmp_path / "c.toml")))
+    assert again == config
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(), number=st.floats(allow_nan=False), ints=st.lists(st.integers(-(2**62), 2**62))
+)
+def test_any_string_number_and_list_round_trip_through_toml(text, number, ints):
+    values = {"s": text, "x": number, "table": {"key with spaces": text, "l": ints}}
+    assert tomllib.loads(dumps_toml(values)) == values
 
 
 def test_toml_round_trip_is_exact(tmp_path):

@@ -66,6 +66,19 @@ def test_onecycle_peaks_at_the_configured_lr():
     assert lrs[0] < 0.1 and lrs[-1] < 0.01
 
 
+@pytest.mark.parametrize(
+    ("name", "options"), [("sgd", {"momentum": 0.0}), ("adam", {"betas": (0.5, 0.9)})]
+)
+def test_onecycle_leaves_the_configured_momentum_alone(name, options):
+    opt = build_optimizer(name, [torch.nn.Parameter(torch.zeros(1))], lr=0.1, **options)
+    sched = build_scheduler("onecycle", opt, total_steps=20, steps_per_epoch=5)
+    for _ in range(10):
+        opt.step()
+        sched.step()
+    key = next(iter(options))
+    assert opt.param_groups[0][key] == options[key]
+
+
 def test_options_are_checked_by_name():
     assert "momentum" in optimizer_options("sgd")
     assert "lr" not in optimizer_options("sgd")

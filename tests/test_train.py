@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from overtone._io import read_jsonl
 from overtone.callbacks import Callback
-from overtone.checkpoint import latest_checkpoint
+from overtone.checkpoint import CheckpointError, latest_checkpoint
 from overtone.config import ConfigError, TrainConfig
 from overtone.train import TIME_KEYS, NonFiniteLossError, Trainer, resume, train
 
@@ -113,8 +113,17 @@ class Counter(Callback):
         self.count = state["count"]
 
 
-def test_resume_after_a_crash_equals_the_uninterrupted_run(moons_config, tmp_path):
-    config = moons_config.replace(epochs=4, optimizer="sgd", optim_args={"momentum": 0.9})
+@pytest.mark.parametrize(
+    ("scheduler", "precision"),
+    [("cosine", "float32"), ("step", "float32"), ("onecycle", "bfloat16")],
+)
+def test_resume_after_a_crash_equals_the_uninterrupted_run(
+    moons_config, tmp_path, scheduler, precision
+):
+    config = moons_config.replace(
+        epochs=4, optimizer="sgd", optim_args={"momentum": 0.9}, scheduler=scheduler,
+        precision=precision, sched_args={"step_epochs": 1} if scheduler == "step" else {},
+    )  # fmt: skip
     full = train(config.replace(out=str(tmp_path / "full")), callbacks=[Counter()], progress=False)
 
     crashed = config.replace(out=str(tmp_path / "crashed"))
@@ -220,6 +229,31 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(m
     assert [m["epoch"] for m in read_jsonl(run_dir / "metrics.jsonl")] == [1]
 
 
+class PoisonLastStep(Callback):
+    def after_optimizer_step(self, trainer):
+        if trainer.epoch == 1 and trainer.step == trainer.steps_per_epoch:
+            with torch.no_grad():
+                next(trainer.model.parameters()).fill_(float("nan"))
+
+
+def test_nan_from_an_epochs_last_step_is_never_checkpointed(moons_config):
+    with pytest.raises(NonFiniteLossError, match=r"non-finite value in 'net.1.weight'.*epoch 1"):
+        train(moons_config, callbacks=[PoisonLastStep()], progress=False)
+    run_dir = Path(moons_config.out)
+    assert latest_checkpoint(run_dir / "checkpoints") is None
+    assert read_jsonl(run_dir / "metrics.jsonl") == []
+
+
+class NanMetric(Callback):
+    def on_epoch_end(self, trainer, metrics):
+        metrics["broken"] = float("nan")
+
+
+def test_metrics_are_strict_json(moons_config):
+    with pytest.raises(ValueError, match=r"non-finite metric\(s\) \['broken'\]"):
+        train(moons_config, callbacks=[NanMetric()], progress=False)
+
+
 def test_nan_in_the_first_epoch_says_there_is_no_checkpoint(moons_config):
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 2.*none \(no epoch finished\)"):
         train(moons_config, callbacks=[PoisonAt(epoch=1, step=1)], progress=False)
@@ -277,6 +311,12 @@ def test_resume_of_a_finished_run_changes_nothing(moons_config):
     again = resume(first.run_dir, progress=False)
     assert _without_times(again.history) == _without_times(first.history)
     assert again.final["test_acc"] == first.final["test_acc"]
+
+
+def test_resume_refuses_callback_state_it_cannot_place(moons_config):
+    first = train(moons_config, callbacks=[Counter()], progress=False)
+    with pytest.raises(CheckpointError, match=r"holds state for callbacks \['Counter'\]"):
+        resume(first.run_dir, progress=False)
 
 
 def test_duplicate_callback_names_are_refused(moons_config):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,13 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON line and flush it to disk."""
+    try:
+        line = json.dumps(record, allow_nan=False) + "\n"  # strict JSON: no NaN / Infinity
+    except ValueError:
+        bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+        raise ValueError(f"non-finite metric(s) {bad} cannot be logged to {path}") from None
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
+        handle.write(line)
         handle.flush()
         os.fsync(handle.fileno())
 

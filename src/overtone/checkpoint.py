@@ -42,9 +42,10 @@ def split_tensors(tree: Any) -> tuple[Any, dict[str, torch.Tensor]]:
     tensors: dict[str, torch.Tensor] = {}
 
     def encode(node: Any, path: str) -> Any:
-        if isinstance(node, torch.Tensor):
-            tensors[path] = node.detach().cpu().contiguous().clone()
-            return {"__tensor__": path}
+        if isinstance(node, torch.Tensor):  # numbered keys: paths could collide ("a.b")
+            key = f"t{len(tensors)}"
+            tensors[key] = node.detach().cpu().contiguous().clone()
+            return {"__tensor__": key}
         if isinstance(node, np.ndarray):
             return {"__ndarray__": node.tolist(), "dtype": str(node.dtype)}
         if isinstance(node, np.generic):
@@ -156,6 +157,12 @@ def load_checkpoint(folder: Path, model: nn.Module) -> dict[str, Any]:
             f"{folder / 'model.safetensors'} does not match the model: "
             f"missing {sorted(missing)}, unexpected {sorted(unexpected)}"
         )
-    tensors = load_file(str(folder / "state.safetensors"))
-    tree = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    try:
+        tensors = load_file(str(folder / "state.safetensors"))
+    except Exception as err:  # safetensors raises several types for corrupt files
+        raise CheckpointError(f"cannot load {folder / 'state.safetensors'}: {err}") from None
+    try:
+        tree = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{folder / 'state.json'} is corrupt: {err}") from None
     return join_tensors(tree, tensors)

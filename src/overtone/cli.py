@@ -119,14 +119,22 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from overtone.train import resume, train
+    from overtone.train import RESUME_OVERRIDES, resume, train
 
     if args.resume:
-        flags = [f.name for f in fields(TrainConfig) if hasattr(args, f.name)]
-        if flags or args.config:
-            extra = ", ".join(["--config"] * bool(args.config) + flags)
-            raise ConfigError(f"--resume continues a run with its saved config; drop: {extra}")
-        result = resume(args.resume, progress=not args.quiet)
+        given = {
+            f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)
+        }
+        refused = (["--config"] if args.config else []) + [
+            "--" + k.replace("_", "-") for k in given if k not in RESUME_OVERRIDES
+        ]
+        if refused:
+            raise ConfigError(
+                f"--resume continues a run with its saved config; drop {', '.join(refused)} "
+                f"(only {', '.join('--' + k.replace('_', '-') for k in RESUME_OVERRIDES)} "
+                "may change)"
+            )
+        result = resume(args.resume, progress=not args.quiet, overrides=given)
     else:
         result = train(config_from_args(args), progress=not args.quiet)
     final = result.final
@@ -193,7 +201,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from overtone.train import NonFiniteLossError
+    from overtone.train import NonFiniteLossError, RunInterrupted
 
     handlers = {"train": _cmd_train, "demo": _cmd_demo, "list": _cmd_list}
     try:
@@ -204,11 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as err:
         print(f"overtone: error: {err}", file=sys.stderr)
         return 1
+    except RunInterrupted as err:
+        print(f"overtone: {err}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print(
-            "overtone: interrupted; continue with `overtone train --resume RUN_DIR`",
-            file=sys.stderr,
-        )
+        print("overtone: interrupted", file=sys.stderr)
         return 130
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import numbers
 import os
 import re
 import sys
@@ -76,8 +77,11 @@ class TrainConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             kind = f.type if isinstance(f.type, str) else f.type.__name__
-            if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
+            if kind in ("float", "int") and isinstance(value, numbers.Real):
+                if kind == "float" and not isinstance(value, bool):
+                    value = float(value)  # ints and numpy floats become plain floats
+                elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                    value = int(value)
                 setattr(self, f.name, value)
             ok = {
                 "int": isinstance(value, int) and not isinstance(value, bool),
@@ -150,7 +154,10 @@ class TrainConfig:
                     "sched_args": "scheduler",
                 }[key],
             )
-            check_table(key, owner, getattr(self, key), allowed)
+            # torch declares float options with int defaults (SGD's `momentum=0`)
+            check_table(
+                key, owner, getattr(self, key), allowed, ints_are_floats=key == "optim_args"
+            )
 
     # ------------------------------------------------------------------ conversion
 
@@ -180,7 +187,13 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
 
-def check_table(key: str, owner: str, given: dict[str, Any], allowed: dict[str, Any]) -> None:
+def check_table(
+    key: str,
+    owner: str,
+    given: dict[str, Any],
+    allowed: dict[str, Any],
+    ints_are_floats: bool = False,
+) -> None:
     """Check an ``*_args`` table: known keys, and values of the default's type."""
     bad = unknown_option(given, allowed)
     if bad:
@@ -190,6 +203,8 @@ def check_table(key: str, owner: str, given: dict[str, Any], allowed: dict[str, 
     for name, value in given.items():
         default = allowed[name]
         expected = _expected_kind(default)
+        if expected == "int" and ints_are_floats:
+            expected = "float"
         if expected and not _is_kind(value, expected):
             raise ConfigError(
                 f"config key '{key}.{name}' must be {_a(expected)} "
@@ -200,7 +215,9 @@ def check_table(key: str, owner: str, given: dict[str, Any], allowed: dict[str, 
 def _expected_kind(default: Any) -> str | None:
     if isinstance(default, bool):
         return "bool"
-    if isinstance(default, (int, float)):  # torch declares float options as `momentum=0`
+    if isinstance(default, int):
+        return "int"
+    if isinstance(default, float):
         return "float"
     if isinstance(default, str):
         return "str"
@@ -212,6 +229,8 @@ def _expected_kind(default: Any) -> str | None:
 def _is_kind(value: Any, kind: str) -> bool:
     if kind == "float":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, {"bool": bool, "str": str, "list": (list, tuple)}[kind])
 
 
@@ -258,16 +277,19 @@ def _toml_key(key: str) -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        value = float(value)  # numpy floats would print as np.float64(...)
         if math.isnan(value):
             return "nan"
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value)  # JSON string escapes are valid TOML basic-string escapes
+        # JSON escapes are TOML escapes, but TOML wants non-BMP characters as themselves
+        # (not surrogate pairs) and DEL escaped.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):

@@ -11,10 +11,12 @@ saved with every checkpoint.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,13 +31,28 @@ from torch import nn
 
 from overtone._io import append_jsonl, atomic_write_text, read_jsonl
 from overtone.callbacks import Callback
-from overtone.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from overtone.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from overtone.config import ConfigError, TrainConfig, load_config
 from overtone.data import DatasetInfo, DatasetSplits, Split, get_dataset
 from overtone.models import get_model
 from overtone.optim import build_optimizer, build_scheduler
 
 TIME_KEYS = ("epoch_time_s", "elapsed_s")
+# Config keys a resumed run may change: where it runs and where its data lives.
+RESUME_OVERRIDES = ("device", "data_dir")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says how to continue it."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        super().__init__(f"interrupted; continue with `overtone train --resume {run_dir}`")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -60,6 +77,15 @@ class RunResult:
     final: dict[str, Any]
 
 
+@contextmanager
+def config_errors(key: str) -> Iterator[None]:
+    """Report a component's rejection of its options as an error in config key ``key``."""
+    try:
+        yield
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"config key {key!r}: {err}") from err
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -69,8 +95,13 @@ def seed_everything(seed: int) -> None:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"config key 'device' is {name!r} but no CUDA device is available")
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            raise ConfigError(
+                f"config key 'device' is {name!r} but {count} CUDA device(s) are available"
+            )
     if name == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("config key 'device' is 'mps' but MPS is not available")
     return torch.device(name)
@@ -85,23 +116,24 @@ def default_run_dir(config: TrainConfig) -> Path:
     return path
 
 
-def rng_state() -> dict[str, Any]:
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """Every RNG a run draws from: CPU torch, numpy, Python, and the run's CUDA device."""
     state = {
         "torch": torch.get_rng_state(),
         "numpy": np.random.get_state(legacy=False),
         "python": random.getstate(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda" in state and device.type == "cuda":  # a run moved to the CPU drops it
+        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 def task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -194,8 +226,9 @@ class Trainer:
             **config.data_args,
         )
         self.info = self.data.info
-        try:
+        with config_errors("model_args"):
             self.model = get_model(config.model, self.info, **config.model_args).to(self.device)
+        with config_errors("optim_args"):
             self.optimizer = build_optimizer(
                 config.optimizer,
                 self.model.parameters(),
@@ -203,7 +236,8 @@ class Trainer:
                 weight_decay=config.weight_decay,
                 **config.optim_args,
             )
-            self.steps_per_epoch = len(self._batches(0))
+        self.steps_per_epoch = len(self._batches(0))
+        with config_errors("sched_args"):
             self.scheduler = build_scheduler(
                 config.scheduler,
                 self.optimizer,
@@ -211,8 +245,6 @@ class Trainer:
                 steps_per_epoch=self.steps_per_epoch,
                 **config.sched_args,
             )
-        except (ValueError, TypeError) as err:
-            raise ConfigError(str(err)) from None
         self.epoch = 0
         self.step = 0
         self.global_step = 0
@@ -242,29 +274,42 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
-            "rng": rng_state(),
+            "rng": rng_state(self.device),
         }
 
     def restore(self) -> bool:
         """Load the latest checkpoint of ``run_dir`` if there is one; True if loaded."""
         found = latest_checkpoint(self.checkpoint_dir)
         epoch = found[1] if found else 0
+        if found is not None:
+            self._load_state(found[0])
+            self.epoch, self.start_epoch = epoch, epoch + 1
         # Epochs logged after the checkpoint (killed between the two writes) are redone.
         self.history = [m for m in read_jsonl(self.metrics_path) if m["epoch"] <= epoch]
         atomic_write_text(self.metrics_path, "".join(_json_line(m) for m in self.history))
-        if found is None:
-            return False
-        state = load_checkpoint(found[0], self.model)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        return found is not None
+
+    def _load_state(self, folder: Path) -> None:
+        state = load_checkpoint(folder, self.model)
+        saved = {name for name, s in state["callbacks"].items() if s}
+        present = {cb.name for cb in self.callbacks if cb.state_dict()}
+        if saved - {cb.name for cb in self.callbacks} or present - set(state["callbacks"]):
+            raise CheckpointError(
+                f"{folder} holds state for callbacks {sorted(saved)} but this run has "
+                f"stateful callbacks {sorted(present)}; resume with the callbacks it ran with"
+            )
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except (ValueError, KeyError) as err:
+            raise CheckpointError(
+                f"{folder}: optimizer or scheduler state does not fit: {err}"
+            ) from None
         for cb in self.callbacks:
             if cb.name in state["callbacks"]:
                 cb.load_state_dict(state["callbacks"][cb.name])
-        set_rng_state(state["rng"])
-        self.epoch, self.global_step = epoch, state["global_step"]
-        self.elapsed = state["elapsed"]
-        self.start_epoch = epoch + 1
-        return True
+        set_rng_state(state["rng"], self.device)
+        self.global_step, self.elapsed = state["global_step"], state["elapsed"]
 
     # ------------------------------------------------------------------ loop
 
@@ -281,6 +326,19 @@ class Trainer:
         return torch.autocast(
             self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bfloat16"
         )
+
+    def _check_finite_end_of_epoch(self, val_loss: float) -> None:
+        """The epoch's last update may have produced NaN weights: never checkpoint those."""
+        for name, tensor in (*self.model.named_parameters(), *self.model.named_buffers()):
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                raise NonFiniteLossError(
+                    f"value in {name!r} after the epoch's last step", float("nan"),
+                    self.epoch, self.step, self._last_good(),
+                )  # fmt: skip
+        if not np.isfinite(val_loss):
+            raise NonFiniteLossError(
+                "validation loss", val_loss, self.epoch, self.step, self._last_good()
+            )
 
     def _call(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:
@@ -350,25 +408,30 @@ class Trainer:
         self.config.save(self.run_dir / "config.toml")
         self._call("on_train_start")
         with _Reporter(self.progress, self.config.epochs) as reporter:
-            for epoch in range(self.start_epoch, self.config.epochs + 1):
-                self.epoch = epoch
-                began = time.perf_counter()
-                metrics: dict[str, Any] = {"epoch": self.epoch}
-                metrics.update(self.train_epoch(reporter))
-                val = self.evaluate(self.data.val)
-                metrics.update(val_loss=val["loss"], val_acc=val["acc"])
-                metrics.update(
-                    lr=self.optimizer.param_groups[0]["lr"], global_step=self.global_step
-                )
-                self._call("on_epoch_end", metrics)
-                took = time.perf_counter() - began
-                self.elapsed += took
-                metrics.update(epoch_time_s=took, elapsed_s=self.elapsed)
-                append_jsonl(self.metrics_path, metrics)
-                self.history.append(metrics)
-                save_checkpoint(self.checkpoint_dir, self.epoch, self.model, self.training_state())
-                reporter.end_epoch(metrics)
+            try:
+                self._run_epochs(reporter)
+            except KeyboardInterrupt:
+                raise RunInterrupted(self.run_dir) from None
         return self._finish()
+
+    def _run_epochs(self, reporter: _Reporter) -> None:
+        for epoch in range(self.start_epoch, self.config.epochs + 1):
+            self.epoch = epoch
+            began = time.perf_counter()
+            metrics: dict[str, Any] = {"epoch": self.epoch}
+            metrics.update(self.train_epoch(reporter))
+            val = self.evaluate(self.data.val)
+            self._check_finite_end_of_epoch(val["loss"])
+            metrics.update(val_loss=val["loss"], val_acc=val["acc"])
+            metrics.update(lr=self.optimizer.param_groups[0]["lr"], global_step=self.global_step)
+            self._call("on_epoch_end", metrics)
+            took = time.perf_counter() - began
+            self.elapsed += took
+            metrics.update(epoch_time_s=took, elapsed_s=self.elapsed)
+            append_jsonl(self.metrics_path, metrics)
+            self.history.append(metrics)
+            save_checkpoint(self.checkpoint_dir, self.epoch, self.model, self.training_state())
+            reporter.end_epoch(metrics)
 
     def _finish(self) -> RunResult:
         test = self.evaluate(self.data.test)
@@ -393,7 +456,9 @@ class Trainer:
         atomic_write_text(self.run_dir / "results.json", _json_line(results, indent=2))
         latest = latest_checkpoint(self.checkpoint_dir)
         if latest is not None:
-            shutil.copyfile(latest[0] / "model.safetensors", self.run_dir / "model.safetensors")
+            tmp = self.run_dir / f".model.safetensors.tmp-{os.getpid()}"
+            shutil.copyfile(latest[0] / "model.safetensors", tmp)
+            os.replace(tmp, self.run_dir / "model.safetensors")
         result = RunResult(self.run_dir, self.config, self.model, self.info, self.history, final)
         self._call("on_train_end", result)
         return result
@@ -435,14 +500,22 @@ def resume(
     callbacks: Iterable[Callback] = (),
     progress: bool = True,
     data: DatasetSplits | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Continue the run in ``run_dir`` from its latest checkpoint (or its start)."""
+    """Continue the run in ``run_dir`` from its latest checkpoint (or its start).
+
+    ``overrides`` may change only the keys in ``RESUME_OVERRIDES`` (device, data_dir).
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "config.toml").is_file():
         raise ConfigError(f"--resume {run_dir}: no config.toml there; is it a run directory?")
-    config = TrainConfig.from_dict(
-        load_config(run_dir / "config.toml"), str(run_dir / "config.toml")
-    )
+    overrides = dict(overrides or {})
+    refused = sorted(set(overrides) - set(RESUME_OVERRIDES))
+    if refused:
+        raise ConfigError(f"a resumed run keeps its config; only {RESUME_OVERRIDES} may change, "
+                          f"not {refused}")  # fmt: skip
+    saved = load_config(run_dir / "config.toml")
+    config = TrainConfig.from_dict({**saved, **overrides}, str(run_dir / "config.toml"))
     trainer = Trainer(
         config, callbacks=list(callbacks), run_dir=run_dir, progress=progress, data=data
     )

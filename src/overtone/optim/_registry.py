@@ -120,13 +120,25 @@ def step(
 
 
 def onecycle(
-    optimizer: Optimizer, *, total_steps: int, steps_per_epoch: int, pct_start: float = 0.3
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    steps_per_epoch: int,
+    pct_start: float = 0.3,
+    cycle_momentum: bool = False,
 ) -> LRScheduler:
-    """Smith's one-cycle policy peaking at the configured ``lr`` (``torch.optim.lr_scheduler``)."""
+    """Smith's one-cycle policy peaking at the configured ``lr`` (``torch.optim.lr_scheduler``).
+
+    Momentum (SGD's ``momentum``, Adam's ``beta1``) is left as configured unless
+    ``cycle_momentum=True``, which cycles it between 0.85 and 0.95 as torch does by default.
+    """
     if not 0 < pct_start < 1:
         raise ValueError(f"onecycle needs pct_start in (0, 1), got {pct_start!r}")
     max_lr = [group["lr"] for group in optimizer.param_groups]
-    return OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start)
+    return OneCycleLR(
+        optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start,
+        cycle_momentum=cycle_momentum,
+    )  # fmt: skip
 
 
 register_optimizer("sgd", torch.optim.SGD)
