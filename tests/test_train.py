@@ -163,7 +163,7 @@ widths = [128, 128]
 dropout = 0.2
 
 [data_args]
-n_samples = 6000
+n_samples = 4000
 n_features = 40
 """
 
