@@ -37,13 +37,18 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return path
 
 
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line and flush it to disk."""
+def jsonl_line(record: dict[str, Any]) -> str:
+    """One strict-JSON line (no NaN / Infinity, which JSON readers reject)."""
     try:
-        line = json.dumps(record, allow_nan=False) + "\n"  # strict JSON: no NaN / Infinity
+        return json.dumps(record, allow_nan=False) + "\n"
     except ValueError:
         bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
-        raise ValueError(f"non-finite metric(s) {bad} cannot be logged to {path}") from None
+        raise ValueError(f"non-finite metric(s) {bad} cannot be logged") from None
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line and flush it to disk."""
+    line = jsonl_line(record)
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(line)
         handle.flush()

@@ -139,25 +139,15 @@ class TrainConfig:
             check_model_accepts(self.model, self.data, specs["data"].input_kind)
         except ValueError as err:
             raise ConfigError(f"config keys 'model' and 'data': {err}") from None
-        for key, allowed in (
-            ("model_args", specs["model"].options()),
-            ("data_args", specs["data"].options()),
-            ("optim_args", optimizer_options(self.optimizer)),
-            ("sched_args", scheduler_options(self.scheduler)),
+        for key, owner, allowed in (
+            ("model_args", self.model, specs["model"].options()),
+            ("data_args", self.data, specs["data"].options()),
+            ("optim_args", self.optimizer, optimizer_options(self.optimizer)),
+            ("sched_args", self.scheduler, scheduler_options(self.scheduler)),
         ):
-            owner = getattr(
-                self,
-                {
-                    "model_args": "model",
-                    "data_args": "data",
-                    "optim_args": "optimizer",
-                    "sched_args": "scheduler",
-                }[key],
-            )
             # torch declares float options with int defaults (SGD's `momentum=0`)
-            check_table(
-                key, owner, getattr(self, key), allowed, ints_are_floats=key == "optim_args"
-            )
+            ints_are_floats = key == "optim_args"
+            check_table(key, owner, getattr(self, key), allowed, ints_are_floats)
 
     # ------------------------------------------------------------------ conversion
 

@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
-from overtone._io import append_jsonl, atomic_write_text, read_jsonl
+from overtone._io import append_jsonl, atomic_write_text, jsonl_line, read_jsonl
 from overtone.callbacks import Callback
 from overtone.checkpoint import (
     CheckpointError,
@@ -286,7 +286,7 @@ class Trainer:
             self.epoch, self.start_epoch = epoch, epoch + 1
         # Epochs logged after the checkpoint (killed between the two writes) are redone.
         self.history = [m for m in read_jsonl(self.metrics_path) if m["epoch"] <= epoch]
-        atomic_write_text(self.metrics_path, "".join(_json_line(m) for m in self.history))
+        atomic_write_text(self.metrics_path, "".join(jsonl_line(m) for m in self.history))
         return found is not None
 
     def _load_state(self, folder: Path) -> None:
@@ -453,7 +453,7 @@ class Trainer:
             "sizes": self.data.sizes(),
             "final": final,
         }
-        atomic_write_text(self.run_dir / "results.json", _json_line(results, indent=2))
+        atomic_write_text(self.run_dir / "results.json", json.dumps(results, indent=2) + "\n")
         latest = latest_checkpoint(self.checkpoint_dir)
         if latest is not None:
             tmp = self.run_dir / f".model.safetensors.tmp-{os.getpid()}"
@@ -462,10 +462,6 @@ class Trainer:
         result = RunResult(self.run_dir, self.config, self.model, self.info, self.history, final)
         self._call("on_train_end", result)
         return result
-
-
-def _json_line(record: dict[str, Any], indent: int | None = None) -> str:
-    return json.dumps(record, indent=indent) + "\n"
 
 
 def prepare_run_dir(config: TrainConfig) -> tuple[TrainConfig, Path]:
