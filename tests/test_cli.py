@@ -30,6 +30,10 @@ def _train_actions():
 def test_every_config_key_has_a_train_flag_with_its_name():
     actions = _train_actions()
     for f in fields(TrainConfig):
+        if f.name == "callbacks":  # a table of tables: --callback NAME, --callback-arg N.K=V
+            assert actions["--callback"].dest == "callback_names"
+            assert actions["--callback-arg"].dest == "callback_args"
+            continue
         flag = TABLE_FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
         assert flag in actions, f"{f.name} has no flag {flag}"
         assert actions[flag].dest == f.name
@@ -90,6 +94,28 @@ def test_flags_override_the_config_file_and_tables_merge(tmp_path):
     assert saved.model_args == {"widths": [4, 4], "dropout": 0.0}
 
 
+def test_callback_flags_switch_callbacks_on_and_merge_with_the_file(tmp_path):
+    (tmp_path / "run.toml").write_text(
+        'model = "harmonic-mlp"\ndata = "moons"\nepochs = 1\n\n[model_args]\nwidths = [8]\n'
+        "\n[callbacks.frequency-aware]\nscale_factor = 0.5\n"
+    )
+    args = build_parser().parse_args(
+        ["train", "--config", str(tmp_path / "run.toml"), "--callback-arg",
+         "frequency-aware.scale_factor=0.25", "--out", str(tmp_path / "run"), "--quiet"]
+    )  # fmt: skip
+    from overtone.cli import config_from_args
+
+    assert config_from_args(args).callbacks == {"frequency-aware": {"scale_factor": 0.25}}
+    args = build_parser().parse_args(
+        ["train", "--model", "harmonic-mlp", "--callback", "frequency-aware"]
+    )
+    assert config_from_args(args).callbacks == {"frequency-aware": {}}
+    assert main(["train", "--config", str(tmp_path / "run.toml"), "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0  # fmt: skip
+    saved = TrainConfig.from_dict(load_config(tmp_path / "run" / "config.toml"))
+    assert saved.callbacks == {"frequency-aware": {"scale_factor": 0.5}}
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -105,6 +131,14 @@ def test_flags_override_the_config_file_and_tables_merge(tmp_path):
         (["--resume", "{tmp}", "--epochs", "3"], "drop --epochs (only --device, --data-dir"),
         (["--device", "cuda:7"], "'device' is 'cuda:7' but"),
         (["--model-arg", "widths=[2.5]"], "config key 'model_args': widths must be positive"),
+        (["--callback", "frequency-awar"], "unknown callback 'frequency-awar'; did you mean"),
+        (["--callback-arg", "scale_factor=0.2"], "--callback-arg expects NAME.KEY=VALUE"),
+        (["--callback", "frequency-aware"], "needs harmonic layers (modules with neuron_freq"),
+        (["--resume", "{tmp}", "--callback", "x"], "drop --callback (only --device"),
+        (
+            ["--model", "harmonic-mlp", "--model-arg", "input_max_freq=0.5"],
+            "config key 'model_args': max_freq (0.5) must be >= base_freq (1.0)",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_message_naming_it(tmp_path, capsys, argv, message):
@@ -159,8 +193,22 @@ def test_argparse_rejects_a_non_integer_flag(capsys):
 def test_list_shows_every_registry(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("mlp", "cnn", "gpt", "digits", "mnist-t10k", "gelu", "adamw", "cosine"):
-        assert name in out
+    for name in (
+        "mlp",
+        "cnn",
+        "gpt",
+        "digits",
+        "mnist-t10k",
+        "gelu",
+        "adamw",
+        "cosine",
+        "harmonic-mlp",
+        "harmonic",
+        "plateau",
+        "frequency-aware",
+        "scale_factor=0.1",
+    ):
+        assert name in out  # fmt: skip
 
 
 def test_python_m_overtone_and_version():
@@ -177,6 +225,7 @@ def test_demo_writes_table_curves_and_boundaries(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     pairs = {(r["data"], r["model"]) for r in summary["rows"]}
     assert {("digits", "mlp-relu"), ("digits", "cnn"), ("moons", "mlp-gelu")} <= pairs
+    assert {("digits", "harmonic"), ("moons", "harmonic")} <= pairs
     assert ("moons", "cnn") not in pairs  # a CNN does not take 2-D points
     for row in summary["rows"]:
         assert row["seeds"] == 2 and 0.0 <= row["test_acc"] <= 1.0 and row["test_acc_std"] >= 0

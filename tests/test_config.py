@@ -43,7 +43,7 @@ def test_defaults_are_valid_and_resolve_names():
         ({"download": "yes"}, r"'download' must be true or false"),
         (
             {"model": "mpl"},
-            r"'model': unknown model 'mpl'; did you mean 'mlp'.*allowed: cnn, gpt, mlp",
+            r"'model': unknown model 'mpl'; did you mean 'mlp'.*allowed: cnn, gpt, harmonic-mlp",
         ),
         ({"data": "digit"}, r"unknown dataset 'digit'; did you mean 'digits'"),
         ({"optimizer": "adamm"}, r"unknown optimizer 'adamm'.*adam, adamw, sgd"),

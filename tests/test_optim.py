@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from overtone.optim import (
     build_optimizer,
@@ -22,11 +23,15 @@ def _quadratic_run(optimizer_name: str, scheduler_name: str, steps: int = 60) ->
     opt = build_optimizer(optimizer_name, [w], lr=0.05)
     sched = build_scheduler(scheduler_name, opt, total_steps=steps, steps_per_epoch=10)
     start = float((w.detach() ** 2).sum())
-    for _ in range(steps):
+    for step in range(steps):
         opt.zero_grad()
-        (w**2).sum().backward()
+        loss = (w**2).sum()
+        loss.backward()
         opt.step()
-        sched.step()
+        if not isinstance(sched, ReduceLROnPlateau):
+            sched.step()
+        elif step % 10 == 9:  # the engine steps plateau schedules once per epoch
+            sched.step(float(loss.detach()))
     return float((w.detach() ** 2).sum()) / start
 
 
@@ -91,3 +96,28 @@ def test_options_are_checked_by_name():
     assert opt.param_groups[0]["betas"] == (0.8, 0.9)
     with pytest.raises(ValueError, match="warmup_epochs"):
         build_scheduler("cosine", opt, total_steps=10, steps_per_epoch=5, warmup_epochs=-1.0)
+
+
+def test_plateau_cuts_the_lr_after_patience_epochs_without_improvement():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler(
+        "plateau", opt, total_steps=100, steps_per_epoch=10, monitor="train_loss", patience=2,
+        factor=0.5,
+    )  # fmt: skip
+    assert sched.monitor == "train_loss" and sched.mode == "min"
+    lrs = []
+    for loss in [1.0, 0.5, 0.5, 0.5, 0.5, 0.4, 0.4, 0.4, 0.4]:
+        sched.step(loss)
+        lrs.append(opt.param_groups[0]["lr"])
+    # best 0.5 at epoch 2; epochs 3, 4 without improvement; the third (epoch 5) cuts
+    assert lrs == [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.25]
+
+
+def test_plateau_watches_accuracy_upwards_and_rejects_unknown_metrics():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler("plateau", opt, total_steps=10, steps_per_epoch=1, monitor="val_acc")
+    assert sched.mode == "max"
+    with pytest.raises(ValueError, match=r"monitor must be one of .*'val_loss'.*got 'val_los'"):
+        build_scheduler("plateau", opt, total_steps=10, steps_per_epoch=1, monitor="val_los")
+    with pytest.raises(ValueError, match=r"factor in \(0, 1\), got 1.5"):
+        build_scheduler("plateau", opt, total_steps=10, steps_per_epoch=1, factor=1.5)

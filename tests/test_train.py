@@ -113,16 +113,29 @@ class Counter(Callback):
         self.count = state["count"]
 
 
+HARMONIC_PLATEAU = {
+    "model": "harmonic-mlp",
+    "model_args": {"widths": [16, 16], "dropout": 0.1},
+    "sched_args": {"monitor": "train_loss", "patience": 0, "factor": 0.5, "threshold": 0.3},
+    "callbacks": {"frequency-aware": {"scale_factor": 0.1}},
+}
+
+
 @pytest.mark.parametrize(
-    ("scheduler", "precision"),
-    [("cosine", "float32"), ("step", "float32"), ("onecycle", "bfloat16")],
+    ("scheduler", "precision", "extra"),
+    [
+        ("cosine", "float32", {}),
+        ("step", "float32", {"sched_args": {"step_epochs": 1}}),
+        ("onecycle", "bfloat16", {}),
+        ("plateau", "float32", HARMONIC_PLATEAU),
+    ],
 )
 def test_resume_after_a_crash_equals_the_uninterrupted_run(
-    moons_config, tmp_path, scheduler, precision
+    moons_config, tmp_path, scheduler, precision, extra
 ):
     config = moons_config.replace(
         epochs=4, optimizer="sgd", optim_args={"momentum": 0.9}, scheduler=scheduler,
-        precision=precision, sched_args={"step_epochs": 1} if scheduler == "step" else {},
+        precision=precision, **extra,
     )  # fmt: skip
     full = train(config.replace(out=str(tmp_path / "full")), callbacks=[Counter()], progress=False)
 
@@ -141,6 +154,8 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(
     b = load_file(str(tmp_path / "crashed" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert resumed.final["test_acc"] == full.final["test_acc"]
+    if scheduler == "plateau":  # the per-epoch metric-driven schedule did cut the lr
+        assert full.history[-1]["lr"] < full.history[0]["lr"]
 
 
 def test_same_seed_repeats_and_other_seed_differs(moons_config, tmp_path):

@@ -10,11 +10,17 @@ entries to ``metrics`` (they land in ``metrics.jsonl``). Frequency-aware gradien
 belongs in ``after_backward``, pruning masks in ``after_optimizer_step``, the Allen-Cahn
 update in ``on_epoch_end``. A callback's ``state_dict()`` is saved in every checkpoint (under
 its ``name``) and handed back to ``load_state_dict`` on ``--resume``.
+
+Callbacks that configs can switch on by name (``[callbacks.NAME]`` tables, ``--callback NAME``)
+are registered with plain ``register_callback(name, cls)`` lines next to their code; their
+options are the keyword arguments of ``cls``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from overtone._registry import Registry, check_options, keyword_options
 
 if TYPE_CHECKING:
     from overtone.train import RunResult, Trainer
@@ -50,3 +56,30 @@ class Callback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
+
+
+CALLBACKS: Registry[type[Callback]] = Registry("callback")
+
+
+def register_callback(name: str, cls: type[Callback], *, overwrite: bool = False) -> None:
+    """Make ``cls`` available to configs as ``[callbacks.<name>]``."""
+    if not (isinstance(cls, type) and issubclass(cls, Callback)):
+        raise TypeError(f"callback {name!r} must subclass overtone.Callback, got {cls!r}")
+    CALLBACKS.register(name, cls, overwrite=overwrite)
+
+
+def list_callbacks() -> list[str]:
+    return CALLBACKS.names()
+
+
+def callback_options(name: str) -> dict[str, Any]:
+    return keyword_options(CALLBACKS.get(name), keyword_only=False)
+
+
+def build_callbacks(table: dict[str, dict[str, Any]]) -> list[Callback]:
+    """Instances of the callbacks a config names (``name -> options``), in table order."""
+    callbacks = []
+    for name, options in table.items():
+        check_options("callback", name, options, callback_options(name))
+        callbacks.append(CALLBACKS.get(name)(**options))
+    return callbacks

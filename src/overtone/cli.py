@@ -36,6 +36,25 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     for f in fields(TrainConfig):
         help_text = f.metadata.get("help", "")
         default = f.default if f.default is not MISSING else None
+        if f.name == "callbacks":
+            parser.add_argument(
+                "--callback",
+                dest="callback_names",
+                action="append",
+                metavar="NAME",
+                help="switch on a callback with its default options (overtone list callbacks)",
+                default=argparse.SUPPRESS,
+            )
+            parser.add_argument(
+                "--callback-arg",
+                dest="callback_args",
+                action="append",
+                type=_key_value,
+                metavar="NAME.KEY=VALUE",
+                help="set a callback option (switches the callback on)",
+                default=argparse.SUPPRESS,
+            )
+            continue
         if f.name in TABLE_FLAGS:
             parser.add_argument(
                 TABLE_FLAGS[f.name],
@@ -98,7 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
         "kind",
         nargs="?",
         default="all",
-        choices=["all", "models", "datasets", "activations", "optimizers", "schedulers"],
+        choices=[
+            "all",
+            "models",
+            "datasets",
+            "activations",
+            "optimizers",
+            "schedulers",
+            "callbacks",
+        ],
     )
     return parser
 
@@ -115,7 +142,26 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             values[key] = table
         else:
             values[key] = value
+    callbacks = _callbacks_from_args(args)
+    if callbacks:
+        merged = {k: dict(v) for k, v in (values.get("callbacks") or {}).items()}
+        for name, options in callbacks.items():
+            merged.setdefault(name, {}).update(options)
+        values["callbacks"] = merged
     return TrainConfig.from_dict(values, source)
+
+
+def _callbacks_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """``--callback NAME`` and ``--callback-arg NAME.KEY=VALUE`` as a ``callbacks`` table."""
+    table: dict[str, dict[str, Any]] = {}
+    for name in getattr(args, "callback_names", []):
+        table.setdefault(name, {})
+    for key, value in getattr(args, "callback_args", []):
+        name, _, option = key.rpartition(".")
+        if not name or not option:
+            raise ConfigError(f"--callback-arg expects NAME.KEY=VALUE, got {key!r}")
+        table.setdefault(name, {})[option] = value
+    return table
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -128,6 +174,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         refused = (["--config"] if args.config else []) + [
             "--" + k.replace("_", "-") for k in given if k not in RESUME_OVERRIDES
         ]
+        callback_flags = {"--callback": "callback_names", "--callback-arg": "callback_args"}
+        refused += [flag for flag, dest in callback_flags.items() if hasattr(args, dest)]
         if refused:
             raise ConfigError(
                 f"--resume continues a run with its saved config; drop {', '.join(refused)} "
@@ -161,6 +209,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from overtone.activations import list_activations
+    from overtone.callbacks import CALLBACKS, callback_options
     from overtone.data import DATASETS
     from overtone.models import MODELS
     from overtone.optim import (
@@ -185,6 +234,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         "activations": [(n, "", "") for n in list_activations()],
         "optimizers": [(n, "", opts(optimizer_options(n))) for n in list_optimizers()],
         "schedulers": [(n, "", opts(scheduler_options(n))) for n in list_schedulers()],
+        "callbacks": [
+            (n, _first_line(CALLBACKS.get(n).__doc__), opts(callback_options(n)))
+            for n in CALLBACKS.names()
+        ],
     }
     console = Console()
     for kind, entries in rows.items():
@@ -197,6 +250,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
             table.add_row(*entry)
         console.print(table)
     return 0
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,6 +65,7 @@ class TrainConfig:
     data_args: dict = _opt({}, "dataset options, KEY=VALUE (overtone list datasets)")
     optim_args: dict = _opt({}, "optimizer options, KEY=VALUE (e.g. momentum=0.9)")
     sched_args: dict = _opt({}, "scheduler options, KEY=VALUE (e.g. warmup_epochs=1)")
+    callbacks: dict = _opt({}, "callbacks by name, each with its options table")
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -120,6 +121,7 @@ class TrainConfig:
                 )
 
     def _check_names(self) -> None:
+        from overtone.callbacks import callback_options
         from overtone.data import DATASETS
         from overtone.models import MODELS, check_model_accepts
         from overtone.optim import OPTIMIZERS, SCHEDULERS, optimizer_options, scheduler_options
@@ -148,6 +150,16 @@ class TrainConfig:
             # torch declares float options with int defaults (SGD's `momentum=0`)
             ints_are_floats = key == "optim_args"
             check_table(key, owner, getattr(self, key), allowed, ints_are_floats)
+        for name, options in self.callbacks.items():
+            try:
+                allowed = callback_options(name)
+            except ValueError as err:
+                raise ConfigError(f"config key 'callbacks': {err}") from None
+            if not isinstance(options, dict):
+                raise ConfigError(
+                    f"config key 'callbacks.{name}' must be a table of options, got {options!r}"
+                )
+            check_table(f"callbacks.{name}", name, options, allowed)
 
     # ------------------------------------------------------------------ conversion
 

@@ -4,7 +4,7 @@ For each demo dataset, every demo variant of every registered model that accepts
 dataset's inputs is trained with each seed; the table (accuracy mean ± std over seeds, train
 time) is printed and written to ``<out>/summary.md`` and ``summary.json``, with learning
 curves and (for 2-D data) decision boundaries as PNG. A new family joins the demo by
-registering its model with ``demo={label: options}``.
+registering its model with ``demo={label: config overrides}``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ DEMO_DATASETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 
 
 def demo_variants(input_kind: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """(label, model name, model options) of every demo variant that takes ``input_kind``."""
+    """(label, model name, config overrides) of every demo variant taking ``input_kind``."""
     return [
         (label, name, options)
         for name in MODELS.names()
@@ -63,7 +63,7 @@ def run_demo(
         data = get_dataset(data_name, **data_args)
         curves: dict[str, list[list[dict[str, Any]]]] = {}
         boundary_models = {}
-        for label, model, options in demo_variants(data.info.input_kind):
+        for label, model, overrides in demo_variants(data.info.input_kind):
             results = []
             for seed in range(seeds):
                 run_dir = out / "runs" / f"{data_name}-{label}-seed{seed}"
@@ -73,9 +73,8 @@ def run_demo(
                     data=data_name,
                     seed=seed,
                     data_args=data_args,
-                    model_args=options,
                     out=str(run_dir),
-                    **{**settings, **({"epochs": epochs} if epochs else {})},
+                    **{**settings, **overrides, **({"epochs": epochs} if epochs else {})},
                 )
                 result = train(config, data=data, progress=False)
                 results.append(result)

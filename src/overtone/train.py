@@ -28,9 +28,10 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from overtone._io import append_jsonl, atomic_write_text, jsonl_line, read_jsonl
-from overtone.callbacks import Callback
+from overtone.callbacks import Callback, build_callbacks
 from overtone.checkpoint import (
     CheckpointError,
     latest_checkpoint,
@@ -209,7 +210,8 @@ class Trainer:
         data: DatasetSplits | None = None,
     ) -> None:
         self.config = config
-        self.callbacks = list(callbacks)
+        with config_errors("callbacks"):
+            self.callbacks = build_callbacks(config.callbacks) + list(callbacks)
         names = [cb.name for cb in self.callbacks]
         if len(set(names)) != len(names):
             raise ValueError(
@@ -245,6 +247,12 @@ class Trainer:
                 steps_per_epoch=self.steps_per_epoch,
                 **config.sched_args,
             )
+        # ReduceLROnPlateau steps once per epoch on a metric; every other schedule per batch.
+        self.plateau_metric = (
+            getattr(self.scheduler, "monitor", "val_loss")
+            if isinstance(self.scheduler, ReduceLROnPlateau)
+            else None
+        )
         self.epoch = 0
         self.step = 0
         self.global_step = 0
@@ -377,7 +385,8 @@ class Trainer:
             self._call("before_optimizer_step")
             self.optimizer.step()
             self._call("after_optimizer_step")
-            self.scheduler.step()
+            if self.plateau_metric is None:
+                self.scheduler.step()
             self.global_step += 1
             batch_correct = int((logits.argmax(-1) == y).sum())
             loss_sum += value * len(y)
@@ -406,7 +415,8 @@ class Trainer:
     def fit(self) -> RunResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.config.save(self.run_dir / "config.toml")
-        self._call("on_train_start")
+        with config_errors("callbacks"):  # e.g. a callback that does not fit the model
+            self._call("on_train_start")
         with _Reporter(self.progress, self.config.epochs) as reporter:
             try:
                 self._run_epochs(reporter)
@@ -425,6 +435,8 @@ class Trainer:
             metrics.update(val_loss=val["loss"], val_acc=val["acc"])
             metrics.update(lr=self.optimizer.param_groups[0]["lr"], global_step=self.global_step)
             self._call("on_epoch_end", metrics)
+            if self.plateau_metric is not None:
+                self.scheduler.step(metrics[self.plateau_metric])
             took = time.perf_counter() - began
             self.elapsed += took
             metrics.update(epoch_time_s=took, elapsed_s=self.elapsed)

@@ -1,4 +1,4 @@
-"""Activations by name: torch's standard ones now; learnable basis activations later."""
+"""Activations by name: torch's standard ones and overtone's (harmonic; basis ones later)."""
 
 from overtone.activations._registry import (
     create_activation,
@@ -6,5 +6,17 @@ from overtone.activations._registry import (
     list_activations,
     register_activation,
 )
+from overtone.activations.harmonic import WAVES, HarmonicActivation, HarmonicFunction, harmonic
 
-__all__ = ["create_activation", "get_activation", "list_activations", "register_activation"]
+register_activation("harmonic", HarmonicActivation)
+
+__all__ = [
+    "WAVES",
+    "HarmonicActivation",
+    "HarmonicFunction",
+    "create_activation",
+    "get_activation",
+    "harmonic",
+    "list_activations",
+    "register_activation",
+]

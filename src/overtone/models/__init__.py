@@ -1,4 +1,8 @@
-"""Models by name: the baselines every comparison needs (later: the overtone families)."""
+"""Models by name: the baselines every comparison needs and the overtone families.
+
+A model's ``demo`` variants are config overrides (``model_args``, ``callbacks``, ...) that
+``overtone demo`` trains beside the baselines.
+"""
 
 from overtone.models._registry import (
     MODELS,
@@ -12,6 +16,7 @@ from overtone.models._registry import (
 )
 from overtone.models.cnn import SmallCNN, build_cnn
 from overtone.models.gpt import GPT, build_gpt
+from overtone.models.harmonic_mlp import HarmonicMLP, build_harmonic_mlp
 from overtone.models.mlp import MLP, build_mlp
 
 _SMALL_MLP = {"widths": [64, 64], "batch_norm": False, "dropout": 0.0}
@@ -21,8 +26,8 @@ register_model(
     inputs=("vector", "image"),
     description="multi-layer perceptron (widths, activation, batch norm, dropout)",
     demo={
-        "mlp-relu": {**_SMALL_MLP, "activation": "relu"},
-        "mlp-gelu": {**_SMALL_MLP, "activation": "gelu"},
+        "mlp-relu": {"model_args": {**_SMALL_MLP, "activation": "relu"}},
+        "mlp-gelu": {"model_args": {**_SMALL_MLP, "activation": "gelu"}},
     },
 )
 register_model(
@@ -30,7 +35,19 @@ register_model(
     build_cnn,
     inputs=("image",),
     description="small conv net for 28x28 and 8x8 images",
-    demo={"cnn": {"channels": [16, 32], "hidden": 64}},
+    demo={"cnn": {"model_args": {"channels": [16, 32], "hidden": 64}}},
+)
+register_model(
+    "harmonic-mlp",
+    build_harmonic_mlp,
+    inputs=("vector", "image"),
+    description="harmonic network: neuron k runs sin(2πz/f_k) + 0.1z, f_k = min(k·base, max)",
+    demo={
+        "harmonic": {
+            "model_args": {"widths": [64, 64], "batch_norm": False, "dropout": 0.0},
+            "callbacks": {"frequency-aware": {"scale_factor": 0.1}},
+        }
+    },
 )
 register_model(
     "gpt",
@@ -43,10 +60,12 @@ __all__ = [
     "GPT",
     "MLP",
     "MODELS",
+    "HarmonicMLP",
     "ModelSpec",
     "SmallCNN",
     "build_cnn",
     "build_gpt",
+    "build_harmonic_mlp",
     "build_mlp",
     "check_model_accepts",
     "get_model",

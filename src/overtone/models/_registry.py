@@ -2,7 +2,8 @@
 
 A builder is ``builder(info: DatasetInfo, **options) -> nn.Module`` with keyword-only options
 (their defaults are the model's defaults). ``inputs`` says which dataset input kinds it takes;
-``demo`` names the variants ``overtone demo`` trains (label -> options).
+``demo`` names the variants ``overtone demo`` trains: label -> config overrides, e.g.
+``{"model_args": {...}, "callbacks": {"frequency-aware": {}}}``.
 """
 
 from __future__ import annotations

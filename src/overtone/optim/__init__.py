@@ -1,8 +1,11 @@
-"""Optimizers and learning-rate schedulers by name (torch's now; overtone's own later)."""
+"""Optimizers, learning-rate schedulers and gradient transforms (torch's and overtone's)."""
 
+from overtone.callbacks import register_callback
 from overtone.optim._registry import (
+    MONITORED_METRICS,
     OPTIMIZERS,
     SCHEDULERS,
+    PlateauScheduler,
     build_optimizer,
     build_scheduler,
     list_optimizers,
@@ -12,12 +15,26 @@ from overtone.optim._registry import (
     register_scheduler,
     scheduler_options,
 )
+from overtone.optim.frequency_aware import (
+    FrequencyAwareScaling,
+    frequency_aware_scale_,
+    frequency_grad_scale,
+    harmonic_modules,
+)
+
+register_callback("frequency-aware", FrequencyAwareScaling)
 
 __all__ = [
+    "MONITORED_METRICS",
     "OPTIMIZERS",
     "SCHEDULERS",
+    "FrequencyAwareScaling",
+    "PlateauScheduler",
     "build_optimizer",
     "build_scheduler",
+    "frequency_aware_scale_",
+    "frequency_grad_scale",
+    "harmonic_modules",
     "list_optimizers",
     "list_schedulers",
     "optimizer_options",

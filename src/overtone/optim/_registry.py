@@ -3,7 +3,9 @@
 Optimizers are ``torch.optim.Optimizer`` subclasses constructed as ``cls(params, lr=...,
 weight_decay=..., **options)``. Schedulers are builders
 ``builder(optimizer, *, total_steps, steps_per_epoch, **options)`` returning an
-``LRScheduler`` that the engine steps once per optimizer step.
+``LRScheduler`` that the engine steps once per optimizer step, except for the ``plateau``
+scheduler (:class:`PlateauScheduler`), which the engine steps once per epoch with the value of
+the metric it ``monitor``s.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, StepLR
+from torch.optim.lr_scheduler import (
+    LambdaLR,
+    LRScheduler,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
 
 from overtone._registry import Registry, check_options, keyword_options
 
@@ -141,6 +149,54 @@ def onecycle(
     )  # fmt: skip
 
 
+# Metrics recorded every epoch that a plateau scheduler may watch, with the better direction.
+MONITORED_METRICS = {"train_loss": "min", "val_loss": "min", "train_acc": "max", "val_acc": "max"}
+
+
+class PlateauScheduler(ReduceLROnPlateau):
+    """``torch.optim.lr_scheduler.ReduceLROnPlateau`` that names the metric it watches.
+
+    The engine calls ``step(metrics[monitor])`` once per epoch (not per batch).
+    """
+
+    def __init__(self, optimizer: Optimizer, monitor: str = "val_loss", **options: Any) -> None:
+        if monitor not in MONITORED_METRICS:
+            raise ValueError(
+                f"plateau monitor must be one of {sorted(MONITORED_METRICS)}, got {monitor!r}"
+            )
+        super().__init__(optimizer, mode=MONITORED_METRICS[monitor], **options)
+        self.monitor = monitor
+
+
+def plateau(
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    steps_per_epoch: int,
+    monitor: str = "val_loss",
+    factor: float = 0.1,
+    patience: int = 10,
+    threshold: float = 1e-4,
+    cooldown: int = 0,
+    min_lr: float = 0.0,
+) -> LRScheduler:
+    """``lr <- max(lr * factor, min_lr)`` after ``patience`` epochs without a relative
+    improvement of ``threshold`` in ``monitor`` (a loss falls, an accuracy rises)."""
+    if not 0 < factor < 1:
+        raise ValueError(f"plateau needs factor in (0, 1), got {factor!r}")
+    for name, value in (("patience", patience), ("cooldown", cooldown)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"plateau needs an integer {name} >= 0, got {value!r}")
+    if threshold < 0 or min_lr < 0:
+        raise ValueError(
+            f"plateau needs threshold >= 0 and min_lr >= 0, got {threshold!r} and {min_lr!r}"
+        )
+    return PlateauScheduler(
+        optimizer, monitor, factor=factor, patience=patience, threshold=threshold,
+        cooldown=cooldown, min_lr=min_lr,
+    )  # fmt: skip
+
+
 register_optimizer("sgd", torch.optim.SGD)
 register_optimizer("adam", torch.optim.Adam)
 register_optimizer("adamw", torch.optim.AdamW)
@@ -149,3 +205,4 @@ register_scheduler("constant", constant)
 register_scheduler("cosine", cosine)
 register_scheduler("step", step)
 register_scheduler("onecycle", onecycle)
+register_scheduler("plateau", plateau)

@@ -1,0 +1,109 @@
+"""Fused elementwise kernels: plain torch math, compiled by ``torch.compile`` when it pays.
+
+A custom activation writes its forward and backward as plain tensor functions and wraps each
+with :func:`fused`. Eagerly, such a function is several passes over memory (one per op);
+compiled by inductor it is one pass (C++/OpenMP on the CPU, Triton on CUDA). The backend is
+chosen globally, by :func:`set_kernel_backend` or the ``OVERTONE_KERNELS`` environment variable:
+
+- ``"auto"`` (default): compile on CUDA always; on the CPU once a kernel is hot, i.e. has run
+  ``CPU_HOT_CALLS`` times on tensors of at least ``CPU_COMPILE_MIN_NUMEL`` elements (the
+  one-off compile, ~4 s with a warm inductor cache and ~15 s without, only pays off for large
+  tensors seen repeatedly, not for a single plot or small batches); if compiling fails (no
+  C++ compiler, an unsupported platform) warn once and stay eager.
+- ``"compile"``: always compile; failures raise.
+- ``"eager"``: never compile (tests, debugging, bit-for-bit comparisons with a reference).
+
+Compiled kernels are built with ``dynamic=True``, so batch sizes and widths do not recompile,
+and they are only ever called with autograd off (inside ``autograd.Function.forward`` or a
+non-differentiable backward), which keeps them inference graphs.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+KERNEL_BACKENDS = ("auto", "compile", "eager")
+CPU_COMPILE_MIN_NUMEL = 1 << 18
+CPU_HOT_CALLS = 8
+_ENV = "OVERTONE_KERNELS"
+
+
+def _backend_from_env() -> str:
+    value = os.environ.get(_ENV, "auto").strip().lower() or "auto"
+    if value not in KERNEL_BACKENDS:
+        raise ValueError(f"{_ENV}={value!r}; allowed: {', '.join(KERNEL_BACKENDS)}")
+    return value
+
+
+_backend = _backend_from_env()
+
+
+def set_kernel_backend(backend: str) -> str:
+    """Choose ``"auto"``, ``"compile"`` or ``"eager"`` for every fused kernel; returns the old."""
+    global _backend
+    if backend not in KERNEL_BACKENDS:
+        raise ValueError(f"kernel backend must be one of {KERNEL_BACKENDS}, got {backend!r}")
+    old, _backend = _backend, backend
+    return old
+
+
+def get_kernel_backend() -> str:
+    return _backend
+
+
+class FusedKernel:
+    """``fn`` run eagerly or through ``torch.compile(fn, dynamic=True)`` per the backend."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.__name__ = fn.__name__
+        self.__doc__ = fn.__doc__
+        self._compiled: Callable[..., Any] | None = None
+        self._broken = False
+        self._large_calls = 0
+
+    def wants_compile(self, reference: torch.Tensor) -> bool:
+        if _backend == "eager" or torch.compiler.is_compiling():
+            return False
+        if _backend == "compile":
+            return True
+        if self._broken:
+            return False
+        if reference.is_cuda:
+            return True
+        if reference.numel() < CPU_COMPILE_MIN_NUMEL:
+            return False
+        self._large_calls += 1
+        return self._large_calls > CPU_HOT_CALLS
+
+    def __call__(self, *args: Any) -> Any:
+        reference = next(a for a in args if isinstance(a, torch.Tensor))
+        if not self.wants_compile(reference):
+            return self.fn(*args)
+        if self._compiled is None:
+            self._compiled = torch.compile(self.fn, dynamic=True)
+        if _backend == "compile":
+            return self._compiled(*args)
+        try:
+            return self._compiled(*args)
+        except Exception as err:  # any compiler failure falls back to eager
+            result = self.fn(*args)  # bad inputs raise here, with the eager error
+            self._broken = True
+            first_line = str(err).splitlines()[0] if str(err) else ""
+            warnings.warn(
+                f"overtone: compiling kernel {self.__name__!r} failed ({type(err).__name__}: "
+                f"{first_line}); running it eagerly. Set {_ENV}=eager to silence this.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return result
+
+
+def fused(fn: Callable[..., Any]) -> FusedKernel:
+    """Mark a plain tensor function as a fusable elementwise kernel."""
+    return FusedKernel(fn)

@@ -1,0 +1,1 @@
+"""Slow, obviously-correct references the fast implementations are tested against."""
