@@ -25,23 +25,36 @@ def test_split_and_join_restore_structure_types_and_tensors():
     tree = {
         "ints": {0: torch.arange(3), 7: {"step": torch.tensor(5.0)}},
         "tuple": (0.9, 0.999),
-        "list": [1, None, "x", float("inf")],
+        "list": [1, None, "x", float("inf"), -float("inf"), np.float64("inf")],
         "np": np.arange(4, dtype=np.uint32),
         "py_rng": random.getstate(),
         "np_rng": np.random.get_state(legacy=False),
         "__dunder_key": 1,
     }
     encoded, tensors = split_tensors(tree)
-    restored = join_tensors(json.loads(json.dumps(encoded)), tensors)
+    restored = join_tensors(json.loads(json.dumps(encoded, allow_nan=False)), tensors)
     assert set(restored["ints"]) == {0, 7}
     assert torch.equal(restored["ints"][0], torch.arange(3))
     assert restored["ints"][7]["step"].item() == 5.0
     assert restored["tuple"] == (0.9, 0.999) and isinstance(restored["tuple"], tuple)
-    assert restored["list"] == [1, None, "x", float("inf")]
+    assert restored["list"] == [1, None, "x", float("inf"), -float("inf"), float("inf")]
+    nan = join_tensors(json.loads(json.dumps(split_tensors(float("nan"))[0])), {})
+    assert nan != nan
     assert restored["np"].dtype == np.uint32 and restored["np"].tolist() == [0, 1, 2, 3]
     assert restored["py_rng"] == tree["py_rng"]
     assert restored["__dunder_key"] == 1
     random.setstate(restored["py_rng"])  # accepted by the real consumer
+
+
+def test_plateau_scheduler_state_is_strict_json_and_round_trips(tmp_path):
+    model, opt = _model_and_adam()
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)  # best = mode_worse = inf
+    folder = save_checkpoint(tmp_path, 1, model, {"scheduler": sched.state_dict()})
+    text = (folder / "state.json").read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    state = load_checkpoint(folder, model)
+    assert state["scheduler"]["best"] == float("inf")
+    sched.load_state_dict(state["scheduler"])
 
 
 def test_tensor_keys_never_collide():

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from overtone.callbacks import list_callbacks
+from overtone.callbacks import Callback, build_callbacks, callback_options, list_callbacks
 from overtone.config import ConfigError
 from overtone.layers import HarmonicLayer
 from overtone.models import HarmonicMLP
@@ -151,6 +151,45 @@ def test_any_optimizer_and_scheduler_learn_and_survive_a_state_dict_round_trip(
 
 def test_the_callback_is_registered_with_its_options():
     assert "frequency-aware" in list_callbacks()
+    assert callback_options("frequency-aware") == {"scale_factor": 0.1}
+    (scaling,) = build_callbacks({"frequency-aware": {"scale_factor": 0.4}})
+    assert isinstance(scaling, FrequencyAwareScaling) and scaling.scale_factor == 0.4
+
+
+class _CheckScaledGradients(Callback):
+    """Recomputes the raw gradient of the batch and compares it with what the engine holds."""
+
+    def __init__(self) -> None:
+        self.checked = 0
+
+    def before_optimizer_step(self, trainer):
+        model = trainer.model
+        twin = copy.deepcopy(model)
+        for p in twin.parameters():
+            p.grad = None
+        x, y = trainer.batch
+        nn.functional.cross_entropy(twin(x), y).backward()
+        for (name, p), (_, raw) in zip(model.named_parameters(), twin.named_parameters(),
+                                       strict=True):  # fmt: skip
+            layer_name, _, kind = name.rpartition(".")
+            layer = model.get_submodule(layer_name)
+            if isinstance(layer, HarmonicLayer):
+                scale = 1 / (1 + 0.3 * layer.neuron_frequencies())
+                expected = raw.grad * (scale[:, None] if kind == "weight" else scale)
+            else:
+                expected = raw.grad
+            torch.testing.assert_close(p.grad, expected, rtol=1e-5, atol=1e-7)
+        self.checked += 1
+
+
+def test_the_engine_scales_gradients_between_backward_and_step(moons_config):
+    config = moons_config.replace(
+        model="harmonic-mlp", model_args={"widths": [8, 8], "dropout": 0.0}, epochs=1,
+        callbacks={"frequency-aware": {"scale_factor": 0.3}},
+    )  # fmt: skip
+    check = _CheckScaledGradients()
+    train(config, callbacks=[check], progress=False)
+    assert check.checked > 3
 
 
 def test_engine_runs_the_original_recipe_and_resumes_with_the_callback_state(moons_config):

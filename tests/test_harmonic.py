@@ -100,6 +100,10 @@ def test_half_precision_keeps_its_dtype_and_computes_the_phase_in_float32(dtype)
         ({"wave": "sawtooth", "sharpness": 1.0}, r"sharpness must lie in \(0, 1\), got 1.0"),
         ({"frequencies": 0.0}, r"frequency must be a finite number > 0, got 0.0"),
         ({"frequencies": torch.ones(3)}, r"z.shape\[-1\] = 4 entries, got shape \(3,\)"),
+        (
+            {"frequencies": torch.tensor([1.0, 0.0, -2.0, math.inf])},
+            r"finite and > 0, got \[0.0, -2.0, inf\] at index \[1, 2, 3\]",
+        ),
     ],
 )
 def test_functional_rejects_bad_arguments(kwargs, message):
@@ -155,31 +159,25 @@ class _FakeCompile:
         return run
 
 
-def test_auto_compiles_a_kernel_once_it_is_hot_on_large_tensors(monkeypatch):
+def test_auto_stays_eager_on_the_cpu_and_compiles_on_cuda(monkeypatch):
     fake = _FakeCompile()
     monkeypatch.setattr(torch, "compile", fake)
     monkeypatch.setattr(_kernels, "_backend", "auto")
-    monkeypatch.setattr(_kernels, "CPU_COMPILE_MIN_NUMEL", 100)
     kernel = _kernels.fused(lambda x: x * 2)
-    small, large = torch.ones(10), torch.ones(100)
-    for _ in range(50):
-        kernel(small)
-    assert fake.compiled == 0  # small tensors never compile
-    for _ in range(_kernels.CPU_HOT_CALLS):
+    large = torch.ones(1 << 20)
+    for _ in range(20):
         torch.testing.assert_close(kernel(large), large * 2)
-    assert fake.calls == 0
-    kernel(large)
+    assert fake.compiled == 0  # the CPU path never depends on how often a kernel ran
+    monkeypatch.setattr(_kernels, "compiles_by_default", lambda t: True)  # as if on CUDA
+    torch.testing.assert_close(kernel(torch.ones(3)), torch.full((3,), 2.0))
     assert fake.compiled == 1 and fake.calls == 1
-    kernel(small)
-    assert fake.calls == 1
 
 
 def test_auto_falls_back_to_eager_with_one_warning_when_compiling_fails(monkeypatch):
     fake = _FakeCompile(fail=True)
     monkeypatch.setattr(torch, "compile", fake)
     monkeypatch.setattr(_kernels, "_backend", "auto")
-    monkeypatch.setattr(_kernels, "CPU_HOT_CALLS", 0)
-    monkeypatch.setattr(_kernels, "CPU_COMPILE_MIN_NUMEL", 1)
+    monkeypatch.setattr(_kernels, "compiles_by_default", lambda t: True)
     kernel = _kernels.fused(lambda x: x + 1)
     with pytest.warns(RuntimeWarning, match=r"compiling kernel '<lambda>' failed \(RuntimeError: "
                       r"no C\+\+ compiler\); running it eagerly"):  # fmt: skip
@@ -275,11 +273,17 @@ def test_frequency_scaled_init_matches_the_formula():
 # ---------------------------------------------------------------------- layer vs reference
 
 
-@pytest.mark.parametrize(("base", "top"), [(1.0, 10.0), (0.5, 2.0)])
+@pytest.mark.parametrize(("base", "top"), [(1.0, 10.0), (0.5, 2.0), (0.3, 2.9)])
 def test_layer_matches_the_per_neuron_loop_forward_and_gradients(base, top):
     torch.manual_seed(0)
-    ours = HarmonicLayer(7, 13, base_freq=base, max_freq=top).double()
-    loop = LoopHarmonicLayer(7, 13, base_freq=base, max_freq=top).double()
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(F64)  # float64 periods: 0.3 is not a float32 number
+    try:
+        ours = HarmonicLayer(7, 13, base_freq=base, max_freq=top)
+        loop = LoopHarmonicLayer(7, 13, base_freq=base, max_freq=top)
+    finally:
+        torch.set_default_dtype(default)
+    assert ours.frequencies.dtype == F64
     loop.linear.weight.data.copy_(ours.weight.data)
     loop.linear.bias.data.copy_(ours.bias.data)
     x = torch.randn(11, 7, dtype=F64) * 2
@@ -307,6 +311,24 @@ def test_layer_gradcheck_including_learned_periods():
 
     assert torch.autograd.gradcheck(fn, (x, *params))
     torch.testing.assert_close(fn(x, *params), layer(x))
+
+
+def test_layer_under_bfloat16_autocast_computes_the_phase_in_float32():
+    torch.manual_seed(0)
+    layer = HarmonicLayer(64, 32, max_freq=3.0)
+    x = torch.randn(16, 64) * 4
+    expected = layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(x)
+        plain = torch.nn.functional.linear(x, layer.weight, layer.bias)
+    assert plain.dtype == torch.bfloat16  # autocast is on, yet the layer kept float32
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_learnable_is_a_flag_not_a_schedule():
+    with pytest.raises(ValueError, match=r"got 'learnable' \(learnable periods: learn_freq"):
+        HarmonicLayer(3, 4, schedule="learnable")
 
 
 def test_layer_keeps_its_periods_in_the_state_dict():

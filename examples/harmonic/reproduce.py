@@ -7,6 +7,9 @@ Each experiment is the recipe of ``harmonic-mlp.toml`` / ``relu-mlp.toml`` plus 
 - ``batch64``: batch size 64
 - ``small``: hidden widths [32, 16]
 - ``ablation``: variations that probe the gap to ReLU, at lr 1e-3 and 3e-3 (docs/benchmarks.md)
+- ``sgd``: SGD with momentum, with and without frequency-aware scaling (Adam's update is
+  invariant to a constant per-coordinate gradient scale, so under Adam the scaling only acts
+  through ``eps`` and L2 weight decay)
 
 Every run is an ordinary ``overtone train`` run (its command is printed); finished runs are
 skipped when the script is run again. The summary (mean ± std over seeds) is printed and
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -35,6 +39,7 @@ from overtone.train import train
 HERE = Path(__file__).resolve().parent
 MODELS = {"harmonic": HERE / "harmonic-mlp.toml", "relu": HERE / "relu-mlp.toml"}
 NO_SCALING = {"callbacks": {"frequency-aware": {"scale_factor": 0.0}}}
+SGD = {"optimizer": "sgd", "optim_args": {"momentum": 0.9}, "lr": 0.03}
 
 # experiment -> [(label, overrides, models)]
 EXPERIMENTS: dict[str, list[tuple[str, dict[str, Any], tuple[str, ...]]]] = {
@@ -42,6 +47,14 @@ EXPERIMENTS: dict[str, list[tuple[str, dict[str, Any], tuple[str, ...]]]] = {
     "lr": [(f"lr={lr:g}", {"lr": lr}, ("harmonic", "relu")) for lr in (1e-4, 3e-4, 3e-3, 1e-2)],
     "batch64": [("batch 64", {"batch_size": 64}, ("harmonic", "relu"))],
     "small": [("widths [32, 16]", {"model_args": {"widths": [32, 16]}}, ("harmonic", "relu"))],
+    "sgd": [
+        ("SGD momentum 0.9, lr 0.03", SGD, ("harmonic", "relu")),
+        (
+            "SGD momentum 0.9, lr 0.03, no frequency-aware scaling",
+            {**SGD, **NO_SCALING},
+            ("harmonic",),
+        ),
+    ],
     "ablation": [
         (f"{label} @ lr={lr:g}", {**changes, "lr": lr}, models)
         for lr in (1e-3, 3e-3)
@@ -83,7 +96,7 @@ def command(config_file: Path, data: str, seed: int, overrides: dict[str, Any]) 
         elif key == "sched_args":
             flags.append("(with the file's [sched_args] table removed)")
         elif isinstance(value, dict):
-            flag = {"model_args": "--model-arg"}[key]
+            flag = {"model_args": "--model-arg", "optim_args": "--optim-arg"}[key]
             flags += [f"{flag} {k}={json.dumps(v)}" for k, v in value.items()]
         else:
             flags.append(f"--{key.replace('_', '-')} {value}")
@@ -116,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                            k != "callbacks"}  # fmt: skip
                 accs, times = [], []
                 for seed in range(args.seeds):
-                    name = f"{label}-{model}-seed{seed}".replace(" ", "_").replace(",", "")
-                    run_dir = out / name.replace("[", "").replace("]", "")
+                    name = re.sub(r"[^A-Za-z0-9_.=@-]+", "_", f"{label}-{model}-seed{seed}")
+                    run_dir = out / name
                     values = merged(base, {**changes, "data": args.data, "seed": seed})
                     if args.epochs:
                         values["epochs"] = args.epochs

@@ -5,17 +5,17 @@ with :func:`fused`. Eagerly, such a function is several passes over memory (one 
 compiled by inductor it is one pass (C++/OpenMP on the CPU, Triton on CUDA). The backend is
 chosen globally, by :func:`set_kernel_backend` or the ``OVERTONE_KERNELS`` environment variable:
 
-- ``"auto"`` (default): compile on CUDA always; on the CPU once a kernel is hot, i.e. has run
-  ``CPU_HOT_CALLS`` times on tensors of at least ``CPU_COMPILE_MIN_NUMEL`` elements (the
-  one-off compile, ~4 s with a warm inductor cache and ~15 s without, only pays off for large
-  tensors seen repeatedly, not for a single plot or small batches); if compiling fails (no
-  C++ compiler, an unsupported platform) warn once and stay eager.
-- ``"compile"``: always compile; failures raise.
+- ``"auto"`` (default): compile on CUDA, stay eager on the CPU (there the one-off compile,
+  ~4 s with a warm inductor cache and ~15 s without, costs more than short runs save); if
+  compiling fails (no Triton, an unsupported platform) warn once and stay eager.
+- ``"compile"``: always compile, the CPU included (C++/OpenMP kernels); failures raise.
 - ``"eager"``: never compile (tests, debugging, bit-for-bit comparisons with a reference).
 
-Compiled kernels are built with ``dynamic=True``, so batch sizes and widths do not recompile,
-and they are only ever called with autograd off (inside ``autograd.Function.forward`` or a
-non-differentiable backward), which keeps them inference graphs.
+The choice depends only on the backend and the tensor's device, never on call history, so a
+resumed run takes exactly the path the uninterrupted one took (compiled and eager results
+differ in the last bits). Compiled kernels are built with ``dynamic=True``, so batch sizes and
+widths do not recompile, and they are only ever called with autograd off (inside
+``autograd.Function.forward`` or a non-differentiable backward): inference graphs.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from typing import Any
 import torch
 
 KERNEL_BACKENDS = ("auto", "compile", "eager")
-CPU_COMPILE_MIN_NUMEL = 1 << 18
-CPU_HOT_CALLS = 8
 _ENV = "OVERTONE_KERNELS"
 
 
@@ -56,6 +54,11 @@ def get_kernel_backend() -> str:
     return _backend
 
 
+def compiles_by_default(tensor: torch.Tensor) -> bool:
+    """Whether ``"auto"`` compiles kernels for tensors on ``tensor``'s device (CUDA: yes)."""
+    return tensor.is_cuda
+
+
 class FusedKernel:
     """``fn`` run eagerly or through ``torch.compile(fn, dynamic=True)`` per the backend."""
 
@@ -65,21 +68,13 @@ class FusedKernel:
         self.__doc__ = fn.__doc__
         self._compiled: Callable[..., Any] | None = None
         self._broken = False
-        self._large_calls = 0
 
     def wants_compile(self, reference: torch.Tensor) -> bool:
         if _backend == "eager" or torch.compiler.is_compiling():
             return False
         if _backend == "compile":
             return True
-        if self._broken:
-            return False
-        if reference.is_cuda:
-            return True
-        if reference.numel() < CPU_COMPILE_MIN_NUMEL:
-            return False
-        self._large_calls += 1
-        return self._large_calls > CPU_HOT_CALLS
+        return compiles_by_default(reference) and not self._broken
 
     def __call__(self, *args: Any) -> Any:
         reference = next(a for a in args if isinstance(a, torch.Tensor))

@@ -5,6 +5,8 @@ Per batch, the engine runs::
     forward -> loss -> backward -> after_backward -> [clip gradients]
             -> before_optimizer_step -> optimizer.step() -> after_optimizer_step -> scheduler.step()
 
+(a ``ReduceLROnPlateau`` schedule steps once per epoch instead, after ``on_epoch_end``)
+
 and at the end of every epoch ``on_epoch_end(trainer, metrics)``, where a callback may add
 entries to ``metrics`` (they land in ``metrics.jsonl``). Frequency-aware gradient scaling
 belongs in ``after_backward``, pruning masks in ``after_optimizer_step``, the Allen-Cahn

@@ -11,6 +11,7 @@ Nothing is ever unpickled.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -36,8 +37,9 @@ class CheckpointError(RuntimeError):
 def split_tensors(tree: Any) -> tuple[Any, dict[str, torch.Tensor]]:
     """Replace tensors in a nested state by references; return (JSON-able tree, tensors).
 
-    Tuples, dicts with non-string keys (optimizer state is keyed by int) and numpy arrays are
-    encoded so that :func:`join_tensors` restores the exact structure.
+    Tuples, dicts with non-string keys (optimizer state is keyed by int), numpy arrays and
+    non-finite floats (``ReduceLROnPlateau`` starts from ``inf``) are encoded so that the JSON
+    is strict and :func:`join_tensors` restores the exact structure.
     """
     tensors: dict[str, torch.Tensor] = {}
 
@@ -49,7 +51,7 @@ def split_tensors(tree: Any) -> tuple[Any, dict[str, torch.Tensor]]:
         if isinstance(node, np.ndarray):
             return {"__ndarray__": node.tolist(), "dtype": str(node.dtype)}
         if isinstance(node, np.generic):
-            return node.item()
+            return encode(node.item(), path)
         if isinstance(node, tuple):
             return {"__tuple__": [encode(v, f"{path}.{i}") for i, v in enumerate(node)]}
         if isinstance(node, list):
@@ -63,6 +65,8 @@ def split_tensors(tree: Any) -> tuple[Any, dict[str, torch.Tensor]]:
                     for i, (k, v) in enumerate(node.items())
                 ]
             }
+        if isinstance(node, float) and not math.isfinite(node):  # strict JSON has no inf/nan
+            return {"__float__": repr(node)}
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
         raise CheckpointError(f"cannot store {type(node).__name__} at {path!r} in a checkpoint")
@@ -83,6 +87,8 @@ def join_tensors(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
                 return tensors[node["__tensor__"]]
             except KeyError:
                 raise CheckpointError(f"tensor {node['__tensor__']!r} missing") from None
+        if "__float__" in node:
+            return float(node["__float__"])
         if "__ndarray__" in node:
             return np.asarray(node["__ndarray__"], dtype=node["dtype"])
         if "__tuple__" in node:
@@ -112,7 +118,7 @@ def save_checkpoint(root: Path, epoch: int, model: nn.Module, state: dict[str, A
     save_model(model, str(tmp / "model.safetensors"))
     tree, tensors = split_tensors(state)
     save_file(tensors, str(tmp / "state.safetensors"))
-    (tmp / "state.json").write_text(json.dumps(tree), encoding="utf-8")
+    (tmp / "state.json").write_text(json.dumps(tree, allow_nan=False), encoding="utf-8")
     for file in tmp.iterdir():
         with open(file, "rb") as handle:
             os.fsync(handle.fileno())

@@ -224,7 +224,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     rows = {
         "models": [
-            (n, "/".join(MODELS.get(n).inputs), opts(MODELS.get(n).options()))
+            (
+                n,
+                f"{MODELS.get(n).description} ({'/'.join(MODELS.get(n).inputs)})",
+                opts(MODELS.get(n).options()),
+            )
             for n in MODELS.names()
         ],
         "datasets": [

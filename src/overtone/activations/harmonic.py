@@ -156,7 +156,11 @@ def harmonic(
     sharpness: float = 0.9,
 ) -> torch.Tensor:
     """``w(2π z / f) + ρ z``; ``frequencies`` (the periods ``f``) is a scalar or has one entry
-    per neuron (``z.shape[-1]``) and may require grad (learnable frequencies)."""
+    per neuron (``z.shape[-1]``) and may require grad (learnable frequencies).
+
+    Periods must be finite and > 0; for tensors this is checked on the CPU only (on CUDA the
+    check would synchronize every call).
+    """
     check_wave(wave, sharpness)
     if not isinstance(frequencies, torch.Tensor):
         if not (math.isfinite(frequencies) and frequencies > 0):
@@ -169,6 +173,20 @@ def harmonic(
             f"frequencies must be a scalar or have z.shape[-1] = {z.shape[-1]} entries, "
             f"got shape {tuple(frequencies.shape)}"
         )
+    if not frequencies.is_cuda:
+        bad = ~(torch.isfinite(frequencies) & (frequencies > 0))
+        if bad.any():
+            raise ValueError(
+                f"frequencies must be finite and > 0, got {frequencies.detach()[bad].tolist()} "
+                f"at index {bad.nonzero().flatten().tolist()}"
+            )
+    return apply_harmonic(z, frequencies, residual, wave, sharpness)
+
+
+def apply_harmonic(
+    z: torch.Tensor, frequencies: torch.Tensor, residual: float, wave: str, sharpness: float
+) -> torch.Tensor:
+    """:func:`harmonic` without argument checks, for callers that validated them already."""
     omega = (2 * math.pi) / frequencies.to(torch.promote_types(z.dtype, torch.float32))
     return HarmonicFunction.apply(z, omega, float(residual), wave, float(sharpness))
 

@@ -13,7 +13,13 @@ schedule between ``base_freq`` and ``max_freq``:
 - ``log``: geometrically spaced from ``base`` to ``max``
 - ``random``: uniform on [``base``, ``max``], drawn once from the torch RNG at construction
 
-``learn_frequencies=True`` makes ``log f_k`` a parameter (initialized from the schedule).
+``learn_frequencies=True`` makes ``log f_k`` a parameter (initialized from the schedule; note
+that an optimizer's weight decay then pulls ``f_k`` towards 1, and nothing keeps it inside
+[``base``, ``max``]).
+
+Periods are stored in the default dtype (build under ``torch.set_default_dtype(torch.float64)``
+for exact float64 periods). Under autocast the linear map runs in float32: the phase
+``2π z / f`` needs more than bfloat16's 8 bits (an error of 0.3 rad at ``|z| ~ 14``).
 
 Frequency-scaled initialization: ``W_kj, b_k ~ U(-1/sqrt(in), 1/sqrt(in))``, then neuron k's
 row (weights and bias) is multiplied by ``s_k = f_k^(-1/2) / mean_j f_j^(-1/2)``, so slower
@@ -28,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from overtone.activations.harmonic import check_wave, harmonic
+from overtone.activations.harmonic import apply_harmonic, check_wave
 
 FREQUENCY_SCHEDULES = ("harmonic", "linear", "log", "random")
 
@@ -46,8 +52,10 @@ def harmonic_frequencies(
     schedule: str = "harmonic",
     *,
     generator: torch.Generator | None = None,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """The ``n`` periods ``f_1..f_n`` of a schedule (see the module docstring), float32."""
+    """The ``n`` periods ``f_1..f_n`` of a schedule (module docstring), computed in float64
+    and returned in ``dtype`` (default: ``torch.get_default_dtype()``)."""
     _positive_int("the number of neurons", n)
     for name, value in (("base_freq", base_freq), ("max_freq", max_freq)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -67,8 +75,9 @@ def harmonic_frequencies(
         u = torch.rand(n, generator=generator, dtype=torch.float64)
         f = base_freq + (max_freq - base_freq) * u
     else:
-        raise ValueError(f"schedule must be one of {FREQUENCY_SCHEDULES}, got {schedule!r}")
-    return f.float()
+        hint = " (learnable periods: learn_frequencies=True)" if schedule == "learnable" else ""
+        raise ValueError(f"schedule must be one of {FREQUENCY_SCHEDULES}, got {schedule!r}{hint}")
+    return f.to(dtype or torch.get_default_dtype())
 
 
 def frequency_init_scale(frequencies: torch.Tensor) -> torch.Tensor:
@@ -138,8 +147,16 @@ class HarmonicLayer(nn.Module):
             self.bias.uniform_(-bound, bound).mul_(scale.to(self.bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = F.linear(x, self.weight, self.bias)
-        return harmonic(z, self.neuron_frequencies(), self.residual, self.wave, self.sharpness)
+        device = x.device.type
+        if torch.is_autocast_enabled(device):
+            with torch.autocast(device, enabled=False):
+                bias = None if self.bias is None else self.bias.float()
+                z = F.linear(x.float(), self.weight.float(), bias)
+        else:
+            z = F.linear(x, self.weight, self.bias)
+        return apply_harmonic(
+            z, self.neuron_frequencies(), self.residual, self.wave, self.sharpness
+        )
 
     def extra_repr(self) -> str:
         parts = [

@@ -41,7 +41,8 @@ register_model(
     "harmonic-mlp",
     build_harmonic_mlp,
     inputs=("vector", "image"),
-    description="harmonic network: neuron k runs sin(2πz/f_k) + 0.1z, f_k = min(k·base, max)",
+    description="harmonic network: neuron k outputs sin(2πz/f_k) + 0.1z, f_k = min(k·base, "
+    "max); the original recipe adds --callback frequency-aware",
     demo={
         "harmonic": {
             "model_args": {"widths": [64, 64], "batch_norm": False, "dropout": 0.0},
