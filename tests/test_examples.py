@@ -1,0 +1,45 @@
+"""The example configs and the reproduction script stay in step with the config schema."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from overtone.config import TrainConfig, load_config
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.rglob("*.toml")), ids=lambda p: p.name)
+def test_every_example_config_is_valid(path):
+    config = TrainConfig.from_dict(load_config(path), str(path))
+    assert config.epochs >= 1
+
+
+def test_harmonic_recipe_is_the_original_one():
+    config = TrainConfig.from_dict(load_config(EXAMPLES / "harmonic" / "harmonic-mlp.toml"))
+    assert (config.optimizer, config.lr, config.weight_decay, config.batch_size) == (
+        "adam", 1e-3, 1e-5, 128
+    )  # fmt: skip
+    assert (config.scheduler, config.sched_args) == ("plateau", {"monitor": "train_loss",
+                                                                 "patience": 2})  # fmt: skip
+    assert config.epochs == 15 and config.callbacks == {"frequency-aware": {"scale_factor": 0.1}}
+
+
+def test_reproduction_script_runs_and_writes_a_summary(tmp_path, capsys):
+    script = EXAMPLES / "harmonic" / "reproduce.py"
+    spec = importlib.util.spec_from_file_location("reproduce", script)
+    reproduce = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reproduce)
+    argv = ["--data", "digits", "--seeds", "1", "--epochs", "1", "--experiments", "small",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert reproduce.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "overtone train --config examples/harmonic/harmonic-mlp.toml --data digits" in printed
+    summary = (tmp_path / "digits" / "summary-small.md").read_text()
+    assert summary.count("| small | widths [32, 16] |") == 2
+    # a second run reuses the finished runs instead of training again
+    assert reproduce.main(argv) == 0
+    assert "overtone train" not in capsys.readouterr().out
