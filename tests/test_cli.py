@@ -97,15 +97,15 @@ def test_flags_override_the_config_file_and_tables_merge(tmp_path):
 def test_callback_flags_switch_callbacks_on_and_merge_with_the_file(tmp_path):
     (tmp_path / "run.toml").write_text(
         'model = "harmonic-mlp"\ndata = "moons"\nepochs = 1\n\n[model_args]\nwidths = [8]\n'
-        "\n[callbacks.frequency-aware]\nscale_factor = 0.5\n"
+        "\n[callbacks.frequency-aware]\nfreq_scale_factor = 0.5\n"
     )
     args = build_parser().parse_args(
         ["train", "--config", str(tmp_path / "run.toml"), "--callback-arg",
-         "frequency-aware.scale_factor=0.25", "--out", str(tmp_path / "run"), "--quiet"]
+         "frequency-aware.freq_scale_factor=0.25", "--out", str(tmp_path / "run"), "--quiet"]
     )  # fmt: skip
     from overtone.cli import config_from_args
 
-    assert config_from_args(args).callbacks == {"frequency-aware": {"scale_factor": 0.25}}
+    assert config_from_args(args).callbacks == {"frequency-aware": {"freq_scale_factor": 0.25}}
     args = build_parser().parse_args(
         ["train", "--model", "harmonic-mlp", "--callback", "frequency-aware"]
     )
@@ -113,7 +113,7 @@ def test_callback_flags_switch_callbacks_on_and_merge_with_the_file(tmp_path):
     assert main(["train", "--config", str(tmp_path / "run.toml"), "--out", str(tmp_path / "run"),
                  "--quiet"]) == 0  # fmt: skip
     saved = TrainConfig.from_dict(load_config(tmp_path / "run" / "config.toml"))
-    assert saved.callbacks == {"frequency-aware": {"scale_factor": 0.5}}
+    assert saved.callbacks == {"frequency-aware": {"freq_scale_factor": 0.5}}
 
 
 @pytest.mark.parametrize(
@@ -132,7 +132,7 @@ def test_callback_flags_switch_callbacks_on_and_merge_with_the_file(tmp_path):
         (["--device", "cuda:7"], "'device' is 'cuda:7' but"),
         (["--model-arg", "widths=[2.5]"], "config key 'model_args': widths must be positive"),
         (["--callback", "frequency-awar"], "unknown callback 'frequency-awar'; did you mean"),
-        (["--callback-arg", "scale_factor=0.2"], "--callback-arg expects NAME.KEY=VALUE"),
+        (["--callback-arg", "freq_scale_factor=0.2"], "--callback-arg expects NAME.KEY=VALUE"),
         (["--callback", "frequency-aware"], "needs harmonic layers (modules with neuron_freq"),
         (["--resume", "{tmp}", "--callback", "x"], "drop --callback (only --device"),
         (
@@ -206,7 +206,7 @@ def test_list_shows_every_registry(capsys):
         "harmonic",
         "plateau",
         "frequency-aware",
-        "scale_factor=0.1",
+        "freq_scale_factor=0.1",
     ):
         assert name in out  # fmt: skip
 

@@ -25,7 +25,8 @@ def test_harmonic_recipe_is_the_original_one():
     )  # fmt: skip
     assert (config.scheduler, config.sched_args) == ("plateau", {"monitor": "train_loss",
                                                                  "patience": 2})  # fmt: skip
-    assert config.epochs == 15 and config.callbacks == {"frequency-aware": {"scale_factor": 0.1}}
+    assert config.epochs == 15
+    assert config.callbacks == {"frequency-aware": {"freq_scale_factor": 0.1}}
 
 
 def test_reproduction_script_runs_and_writes_a_summary(tmp_path, capsys):

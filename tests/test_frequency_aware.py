@@ -62,7 +62,7 @@ def test_zero_factor_is_the_identity_and_bad_factors_are_refused():
     FrequencyAwareScaling(0.0).scale_(model)
     assert all(torch.equal(p.grad, torch.ones_like(p)) for p in model.parameters())
     for bad in (-0.1, math.inf, "0.1", True):
-        with pytest.raises(ValueError, match=r"scale_factor must be a (finite )?number"):
+        with pytest.raises(ValueError, match=r"freq_scale_factor must be a (finite )?number"):
             FrequencyAwareScaling(bad)
 
 
@@ -151,9 +151,9 @@ def test_any_optimizer_and_scheduler_learn_and_survive_a_state_dict_round_trip(
 
 def test_the_callback_is_registered_with_its_options():
     assert "frequency-aware" in list_callbacks()
-    assert callback_options("frequency-aware") == {"scale_factor": 0.1}
-    (scaling,) = build_callbacks({"frequency-aware": {"scale_factor": 0.4}})
-    assert isinstance(scaling, FrequencyAwareScaling) and scaling.scale_factor == 0.4
+    assert callback_options("frequency-aware") == {"freq_scale_factor": 0.1}
+    (scaling,) = build_callbacks({"frequency-aware": {"freq_scale_factor": 0.4}})
+    assert isinstance(scaling, FrequencyAwareScaling) and scaling.freq_scale_factor == 0.4
 
 
 class _CheckScaledGradients(Callback):
@@ -185,7 +185,7 @@ class _CheckScaledGradients(Callback):
 def test_the_engine_scales_gradients_between_backward_and_step(moons_config):
     config = moons_config.replace(
         model="harmonic-mlp", model_args={"widths": [8, 8], "dropout": 0.0}, epochs=1,
-        callbacks={"frequency-aware": {"scale_factor": 0.3}},
+        callbacks={"frequency-aware": {"freq_scale_factor": 0.3}},
     )  # fmt: skip
     check = _CheckScaledGradients()
     train(config, callbacks=[check], progress=False)
@@ -196,7 +196,7 @@ def test_engine_runs_the_original_recipe_and_resumes_with_the_callback_state(moo
     config = moons_config.replace(
         model="harmonic-mlp", model_args={"widths": [16, 16]}, scheduler="plateau",
         sched_args={"monitor": "train_loss", "patience": 0, "factor": 0.5}, epochs=3,
-        callbacks={"frequency-aware": {"scale_factor": 0.3}}, weight_decay=1e-5,
+        callbacks={"frequency-aware": {"freq_scale_factor": 0.3}}, weight_decay=1e-5,
     )  # fmt: skip
     result = train(config, progress=False)
     assert result.final["test_acc"] > 0.75
@@ -204,7 +204,7 @@ def test_engine_runs_the_original_recipe_and_resumes_with_the_callback_state(moo
     from pathlib import Path
 
     state = json.loads(next(Path(config.out, "checkpoints").glob("epoch-*/state.json")).read_text())
-    assert state["callbacks"]["frequency-aware"] == {"scale_factor": 0.3}
+    assert state["callbacks"]["frequency-aware"] == {"freq_scale_factor": 0.3}
     assert "callbacks" in Path(config.out, "config.toml").read_text()
 
 
@@ -218,8 +218,8 @@ def test_the_callback_on_a_model_without_harmonic_layers_is_a_config_error(moons
     ("callbacks", "message"),
     [
         ({"frequency-awar": {}}, r"unknown callback 'frequency-awar'; did you mean"),
-        ({"frequency-aware": {"scale": 1}}, r"'callbacks.frequency-aware.scale'.*scale_factor"),
-        ({"frequency-aware": {"scale_factor": "x"}}, r"must be a number \(default 0.1\)"),
+        ({"frequency-aware": {"scale": 1}}, r"'callbacks.frequency-aware.scale'.*freq_scale_fac"),
+        ({"frequency-aware": {"freq_scale_factor": "x"}}, r"must be a number \(default 0.1\)"),
         ({"frequency-aware": 0.1}, r"'callbacks.frequency-aware' must be a table"),
     ],
 )

@@ -117,7 +117,7 @@ HARMONIC_PLATEAU = {
     "model": "harmonic-mlp",
     "model_args": {"widths": [16, 16], "dropout": 0.1},
     "sched_args": {"monitor": "train_loss", "patience": 0, "factor": 0.5, "threshold": 0.3},
-    "callbacks": {"frequency-aware": {"scale_factor": 0.1}},
+    "callbacks": {"frequency-aware": {"freq_scale_factor": 0.1}},
 }
 
 

@@ -38,7 +38,7 @@ from overtone.train import train
 
 HERE = Path(__file__).resolve().parent
 MODELS = {"harmonic": HERE / "harmonic-mlp.toml", "relu": HERE / "relu-mlp.toml"}
-NO_SCALING = {"callbacks": {"frequency-aware": {"scale_factor": 0.0}}}
+NO_SCALING = {"callbacks": {"frequency-aware": {"freq_scale_factor": 0.0}}}
 SGD = {"optimizer": "sgd", "optim_args": {"momentum": 0.9}, "lr": 0.03}
 
 # experiment -> [(label, overrides, models)]

@@ -46,7 +46,7 @@ register_model(
     demo={
         "harmonic": {
             "model_args": {"widths": [64, 64], "batch_norm": False, "dropout": 0.0},
-            "callbacks": {"frequency-aware": {"scale_factor": 0.1}},
+            "callbacks": {"frequency-aware": {"freq_scale_factor": 0.1}},
         }
     },
 )

@@ -5,7 +5,7 @@ weight row and bias is divided by ``1 + c f_k``::
 
     ∂L/∂W_k  <-  ∂L/∂W_k / (1 + c f_k)        ∂L/∂b_k  <-  ∂L/∂b_k / (1 + c f_k)
 
-with period ``f_k`` and ``c = scale_factor`` (0.1 in the original harmonic network; 0 turns it
+with period ``f_k`` and ``c = freq_scale_factor`` (0.1 in the original harmonic network; 0 turns it
 off). Neurons with longer periods take smaller steps. Only gradients change, so every
 optimizer, scheduler (``ReduceLROnPlateau`` included) and ``state_dict`` works as usual; other
 parameters (batch norm, classifier, learned frequencies) are left untouched.
@@ -38,16 +38,16 @@ def harmonic_modules(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if callable(getattr(m, "neuron_frequencies", None))]
 
 
-def frequency_grad_scale(frequencies: torch.Tensor, scale_factor: float) -> torch.Tensor:
+def frequency_grad_scale(frequencies: torch.Tensor, freq_scale_factor: float) -> torch.Tensor:
     """``1 / (1 + c f_k)``."""
-    return 1.0 / (1.0 + scale_factor * frequencies)
+    return 1.0 / (1.0 + freq_scale_factor * frequencies)
 
 
 @torch.no_grad()
-def frequency_aware_scale_(modules: list[nn.Module], scale_factor: float) -> None:
+def frequency_aware_scale_(modules: list[nn.Module], freq_scale_factor: float) -> None:
     """Divide each harmonic neuron's weight-row and bias gradient by ``1 + c f_k`` in place."""
     for module in modules:
-        scale = frequency_grad_scale(module.neuron_frequencies().detach(), scale_factor)
+        scale = frequency_grad_scale(module.neuron_frequencies().detach(), freq_scale_factor)
         weight, bias = module.weight, getattr(module, "bias", None)
         if weight.grad is not None:
             weight.grad.mul_(scale.to(weight.grad.dtype).view(-1, *[1] * (weight.dim() - 1)))
@@ -58,12 +58,13 @@ def frequency_aware_scale_(modules: list[nn.Module], scale_factor: float) -> Non
 class FrequencyAwareScaling(Callback):
     """Scale harmonic neurons' gradients by ``1 / (1 + c f_k)`` after every backward pass."""
 
-    def __init__(self, scale_factor: float = 0.1) -> None:
-        if isinstance(scale_factor, bool) or not isinstance(scale_factor, (int, float)):
-            raise ValueError(f"scale_factor must be a number, got {scale_factor!r}")
-        if not (math.isfinite(scale_factor) and scale_factor >= 0):
-            raise ValueError(f"scale_factor must be a finite number >= 0, got {scale_factor!r}")
-        self.scale_factor = float(scale_factor)
+    def __init__(self, freq_scale_factor: float = 0.1) -> None:
+        c = freq_scale_factor
+        if isinstance(c, bool) or not isinstance(c, (int, float)):
+            raise ValueError(f"freq_scale_factor must be a number, got {c!r}")
+        if not (math.isfinite(c) and c >= 0):
+            raise ValueError(f"freq_scale_factor must be a finite number >= 0, got {c!r}")
+        self.freq_scale_factor = float(c)
         self._modules: list[nn.Module] | None = None
         self._model: nn.Module | None = None
 
@@ -86,8 +87,8 @@ class FrequencyAwareScaling(Callback):
     def scale_(self, model: nn.Module) -> None:
         """Scale the gradients now in ``model``'s harmonic neurons."""
         modules = self.modules_of(model)
-        if self.scale_factor > 0:
-            frequency_aware_scale_(modules, self.scale_factor)
+        if self.freq_scale_factor > 0:
+            frequency_aware_scale_(modules, self.freq_scale_factor)
 
     def on_train_start(self, trainer: Trainer) -> None:
         self.modules_of(trainer.model)
@@ -96,7 +97,7 @@ class FrequencyAwareScaling(Callback):
         self.scale_(trainer.model)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"scale_factor": self.scale_factor}
+        return {"freq_scale_factor": self.freq_scale_factor}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.scale_factor = float(state["scale_factor"])
+        self.freq_scale_factor = float(state["freq_scale_factor"])
