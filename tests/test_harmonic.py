@@ -378,3 +378,19 @@ def test_harmonic_mlp_small_widths_and_options():
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     with pytest.raises(ValueError, match=r"widths must be a non-empty list .* got \[32, 0\]"):
         HarmonicMLP(64, 10, [32, 0])
+
+
+def test_a_compiled_harmonic_model_matches_eager_forward_and_gradients():
+    """torch.compile traces through HarmonicFunction (its kernels run eagerly inside)."""
+    torch.manual_seed(0)
+    model = HarmonicMLP(20, 3, [16, 8], learn_frequencies=True, dropout=0.0)
+    x = torch.randn(32, 20)
+    expected = model(x)
+    expected.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    out = torch.compile(model)(x)
+    out.sum().backward()
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    for p, g in zip(model.parameters(), grads, strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-4)
