@@ -66,6 +66,20 @@ def harmonic_forward(
     return (_wave(zc * omega, wave, sharpness) + residual * zc).to(z.dtype)
 
 
+def _backward_terms(
+    grad: torch.Tensor,
+    z: torch.Tensor,
+    omega: torch.Tensor,
+    residual: float,
+    wave: str,
+    sharpness: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(∂L/∂z, ∂L/∂y · w'(ω z), z)``, the last two in the compute dtype."""
+    zc, gc = _compute(z), _compute(grad)
+    slope = _wave_slope(zc * omega, wave, sharpness)
+    return (gc * (omega * slope + residual)).to(z.dtype), gc * slope, zc
+
+
 @fused
 def harmonic_backward(
     grad: torch.Tensor,
@@ -75,9 +89,7 @@ def harmonic_backward(
     wave: str,
     sharpness: float,
 ) -> torch.Tensor:
-    zc = _compute(z)
-    slope = _wave_slope(zc * omega, wave, sharpness)
-    return (_compute(grad) * (omega * slope + residual)).to(z.dtype)
+    return _backward_terms(grad, z, omega, residual, wave, sharpness)[0]
 
 
 @fused
@@ -90,10 +102,8 @@ def harmonic_backward_with_frequency(
     sharpness: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``∂L/∂z`` and ``∂L/∂ω`` summed over every dimension ``ω`` is broadcast along."""
-    zc, gc = _compute(z), _compute(grad)
-    slope = _wave_slope(zc * omega, wave, sharpness)
-    grad_z = (gc * (omega * slope + residual)).to(z.dtype)
-    per_element = gc * zc * slope
+    grad_z, grad_slope, zc = _backward_terms(grad, z, omega, residual, wave, sharpness)
+    per_element = grad_slope * zc
     if omega.dim() == 0:
         grad_omega = per_element.sum()
     else:
