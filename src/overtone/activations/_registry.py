@@ -6,9 +6,12 @@ Later families (harmonic, hermite, fourier, tropical) add themselves here with p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from torch import nn
 
-from overtone._registry import Registry
+from overtone._registry import Registry, check_options, keyword_options
 
 ACTIVATIONS: Registry[type[nn.Module]] = Registry("activation")
 
@@ -35,6 +38,41 @@ def create_activation(spec: str | type[nn.Module] | None, **kwargs) -> nn.Module
     """An activation module instance; ``None`` gives ``nn.Identity``."""
     cls = get_activation(spec)
     return nn.Identity() if cls is None else cls(**kwargs)
+
+
+def activation_factory(
+    spec: str | type[nn.Module] | None, args: dict[str, Any] | None = None
+) -> Callable[[int, int], nn.Module]:
+    """``make(channels, channel_dim)`` building ``spec(**args)`` for a model layer.
+
+    ``args`` are the activation's constructor options (``degree=4``, ``fit="gelu"``, ...),
+    checked here so a bad one fails before any layer is built. ``per_channel=True`` gives every
+    layer one coefficient set per channel (``channels``/``channel_dim`` from the layer).
+    """
+    cls = get_activation(spec)
+    options = dict(args or {})
+    per_channel = options.pop("per_channel", False)
+    if not isinstance(per_channel, bool):
+        raise ValueError(f"activation option per_channel must be a boolean, got {per_channel!r}")
+    if cls is None:
+        if options or per_channel:
+            raise ValueError(f"activation None takes no options, got {sorted(args or {})}")
+        return lambda channels, channel_dim: nn.Identity()
+    allowed = keyword_options(cls.__init__, exclude=("self",), keyword_only=False)
+    allowed.pop("args", None), allowed.pop("kwargs", None)
+    name = spec if isinstance(spec, str) else cls.__name__
+    check_options("activation", name, options, {**allowed, "per_channel": False})
+    if per_channel and "channels" not in allowed:
+        raise ValueError(
+            f"activation {name!r} has no per-channel coefficients (per_channel needs one of the "
+            "learnable basis activations: hermite, fourier, tropical, tropical_rational)"
+        )
+
+    def make(channels: int, channel_dim: int) -> nn.Module:
+        layout = {"channels": channels, "channel_dim": channel_dim} if per_channel else {}
+        return cls(**options, **layout)
+
+    return make
 
 
 def list_activations() -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from overtone.activations import create_activation, get_activation
+from overtone.activations import activation_factory
 from overtone.data import DatasetInfo
 
 
@@ -15,6 +15,7 @@ class SmallCNN(nn.Module):
     """``[Conv3x3 -> BatchNorm? -> act -> MaxPool2] * len(channels) -> Linear -> act -> Linear``.
 
     Each stage halves the spatial size: two stages map 28x28 to 7x7 and 8x8 to 2x2.
+    ``activation_args`` as for :class:`overtone.models.MLP` (per channel: along dim 1).
     """
 
     def __init__(
@@ -26,6 +27,7 @@ class SmallCNN(nn.Module):
         activation: str | type[nn.Module] | None = "relu",
         batch_norm: bool = True,
         dropout: float = 0.1,
+        activation_args: dict | None = None,
     ) -> None:
         super().__init__()
         if len(input_shape) != 3:
@@ -36,7 +38,7 @@ class SmallCNN(nn.Module):
             raise ValueError(f"channels must be positive integers, got {list(channels)!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
-        get_activation(activation)
+        make_activation = activation_factory(activation, activation_args)
         c_in, h, w = input_shape
         if h >> len(channels) < 1 or w >> len(channels) < 1:
             raise ValueError(
@@ -48,13 +50,13 @@ class SmallCNN(nn.Module):
             stages.append(nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm))
             if batch_norm:
                 stages.append(nn.BatchNorm2d(c_out))
-            stages += [create_activation(activation), nn.MaxPool2d(2)]
+            stages += [make_activation(c_out, 1), nn.MaxPool2d(2)]
             c_in, h, w = c_out, h // 2, w // 2
         self.features = nn.Sequential(*stages)
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Linear(c_in * h * w, hidden),
-            create_activation(activation),
+            make_activation(hidden, -1),
             nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
             nn.Linear(hidden, num_classes),
         )
@@ -71,7 +73,15 @@ def build_cnn(
     activation: str = "relu",
     batch_norm: bool = True,
     dropout: float = 0.1,
+    activation_args: dict | None = None,
 ) -> SmallCNN:
     return SmallCNN(
-        info.input_shape, info.num_classes, tuple(channels), hidden, activation, batch_norm, dropout
+        info.input_shape,
+        info.num_classes,
+        tuple(channels),
+        hidden,
+        activation,
+        batch_norm,
+        dropout,
+        activation_args,
     )

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from overtone.activations import create_activation, get_activation
+from overtone.activations import activation_factory
 from overtone.data import DatasetInfo
 
 
@@ -35,14 +35,14 @@ class CausalSelfAttention(nn.Module):
 class Block(nn.Module):
     """``x + attn(ln(x))`` then ``x + mlp(ln(x))`` with ``mlp = Linear(4C) -> act -> Linear``."""
 
-    def __init__(self, n_embd, n_head, dropout, bias, activation) -> None:
+    def __init__(self, n_embd, n_head, dropout, bias, make_activation) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(n_embd, bias=bias)
         self.attn = CausalSelfAttention(n_embd, n_head, dropout, bias)
         self.ln_2 = nn.LayerNorm(n_embd, bias=bias)
         self.mlp = nn.Sequential(
             nn.Linear(n_embd, 4 * n_embd, bias=bias),
-            create_activation(activation),
+            make_activation(4 * n_embd, -1),
             nn.Linear(4 * n_embd, n_embd, bias=bias),
             nn.Dropout(dropout),
         )
@@ -65,6 +65,7 @@ class GPT(nn.Module):
         dropout: float = 0.1,
         activation: str | type[nn.Module] | None = "gelu",
         bias: bool = True,
+        activation_args: dict | None = None,
     ) -> None:
         super().__init__()
         for key, value in (("n_layer", n_layer), ("n_head", n_head), ("n_embd", n_embd)):
@@ -74,13 +75,13 @@ class GPT(nn.Module):
             raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
-        get_activation(activation)
+        make_activation = activation_factory(activation, activation_args)
         self.block_size = block_size
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(block_size, n_embd)
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
-            Block(n_embd, n_head, dropout, bias, activation) for _ in range(n_layer)
+            Block(n_embd, n_head, dropout, bias, make_activation) for _ in range(n_layer)
         )
         self.ln_f = nn.LayerNorm(n_embd, bias=bias)
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
@@ -138,7 +139,16 @@ def build_gpt(
     dropout: float = 0.1,
     activation: str = "gelu",
     bias: bool = True,
+    activation_args: dict | None = None,
 ) -> GPT:
     return GPT(
-        info.num_classes, info.input_shape[0], n_layer, n_head, n_embd, dropout, activation, bias
+        info.num_classes,
+        info.input_shape[0],
+        n_layer,
+        n_head,
+        n_embd,
+        dropout,
+        activation,
+        bias,
+        activation_args,
     )

@@ -8,12 +8,16 @@ from math import prod
 import torch
 from torch import nn
 
-from overtone.activations import create_activation, get_activation
+from overtone.activations import activation_factory
 from overtone.data import DatasetInfo
 
 
 class MLP(nn.Module):
-    """``flatten -> [Linear -> BatchNorm? -> act -> Dropout?] * len(widths) -> Linear``."""
+    """``flatten -> [Linear -> BatchNorm? -> act -> Dropout?] * len(widths) -> Linear``.
+
+    ``activation_args`` are the activation's options (e.g. ``{"degree": 4, "fit": "gelu"}``;
+    ``per_channel: true`` gives a learnable activation one coefficient set per unit).
+    """
 
     def __init__(
         self,
@@ -23,20 +27,21 @@ class MLP(nn.Module):
         activation: str | type[nn.Module] | None = "relu",
         batch_norm: bool = True,
         dropout: float = 0.2,
+        activation_args: dict | None = None,
     ) -> None:
         super().__init__()
         if any(not isinstance(w, int) or w < 1 for w in widths):
             raise ValueError(f"widths must be positive integers, got {list(widths)!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
-        get_activation(activation)  # fail early on an unknown name
+        make_activation = activation_factory(activation, activation_args)  # fails early
         layers: list[nn.Module] = [nn.Flatten()]
         width_in = in_features
         for width in widths:
             layers.append(nn.Linear(width_in, width, bias=not batch_norm))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(width))
-            layers.append(create_activation(activation))
+            layers.append(make_activation(width, -1))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width_in = width
@@ -54,7 +59,14 @@ def build_mlp(
     activation: str = "relu",
     batch_norm: bool = True,
     dropout: float = 0.2,
+    activation_args: dict | None = None,
 ) -> MLP:
     return MLP(
-        prod(info.input_shape), info.num_classes, tuple(widths), activation, batch_norm, dropout
+        prod(info.input_shape),
+        info.num_classes,
+        tuple(widths),
+        activation,
+        batch_norm,
+        dropout,
+        activation_args,
     )
