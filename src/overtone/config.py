@@ -52,7 +52,9 @@ class TrainConfig:
     eval_batch_size: int = _opt(1024, "evaluation batch size (>= 1)")
     optimizer: str = _opt("adam", "optimizer name (overtone list optimizers)")
     lr: float = _opt(1e-3, "learning rate (> 0)")
-    weight_decay: float = _opt(0.0, "weight decay (>= 0)")
+    weight_decay: float = _opt(
+        0.0, "weight decay (>= 0) of weight matrices and kernels (not biases, norms, activations)"
+    )
     scheduler: str = _opt("cosine", "learning-rate schedule, stepped per batch")
     grad_clip: float = _opt(0.0, "clip the global gradient norm to this value (0: off)")
     seed: int = _opt(0, "seed of initialization, shuffling and dropout (>= 0)")

@@ -41,7 +41,7 @@ from overtone.checkpoint import (
 from overtone.config import ConfigError, TrainConfig, load_config
 from overtone.data import DatasetInfo, DatasetSplits, Split, get_dataset
 from overtone.models import get_model
-from overtone.optim import build_optimizer, build_scheduler
+from overtone.optim import build_optimizer, build_scheduler, weight_decay_groups
 
 TIME_KEYS = ("epoch_time_s", "elapsed_s")
 # Config keys a resumed run may change: where it runs and where its data lives.
@@ -233,7 +233,7 @@ class Trainer:
         with config_errors("optim_args"):
             self.optimizer = build_optimizer(
                 config.optimizer,
-                self.model.parameters(),
+                weight_decay_groups(self.model, config.weight_decay),
                 lr=config.lr,
                 weight_decay=config.weight_decay,
                 **config.optim_args,

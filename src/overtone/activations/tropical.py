@@ -422,7 +422,7 @@ def fit_piecewise_linear(
 
     optimizer.step(closure)
     polished = [p.detach() for p in params]
-    if float(_fit_loss(x, y, dy, polished)) > float(best[0]):
+    if float(_fit_loss(x, y, dy, polished).detach()) > float(best[0].detach()):
         polished = best[1]
     for name, value in zip(names, polished, strict=True):
         module._fill(name, value)

@@ -14,6 +14,7 @@ from overtone.optim._registry import (
     register_optimizer,
     register_scheduler,
     scheduler_options,
+    weight_decay_groups,
 )
 from overtone.optim.frequency_aware import (
     FrequencyAwareScaling,
@@ -41,4 +42,5 @@ __all__ = [
     "register_optimizer",
     "register_scheduler",
     "scheduler_options",
+    "weight_decay_groups",
 ]

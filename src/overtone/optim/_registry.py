@@ -70,6 +70,29 @@ def build_optimizer(
     return OPTIMIZERS.get(name)(params, lr=lr, weight_decay=weight_decay, **options)
 
 
+def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Parameter groups that decay only weight matrices and kernels (``ndim >= 2``).
+
+    Biases, normalization scales and the coefficients of learnable activations
+    (:class:`overtone.activations.BasisActivation`, whose unit-gain init weight decay would
+    pull towards zero) go in a second group with ``weight_decay = 0``, as in nanoGPT and timm.
+    """
+    from overtone.activations import BasisActivation
+
+    no_decay = {
+        id(p) for m in model.modules() if isinstance(m, BasisActivation) for p in m.parameters()
+    }
+    decay, rest = [], []
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.dim() >= 2 and id(p) not in no_decay else rest).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if rest:
+        groups.append({"params": rest, "weight_decay": 0.0})
+    return groups
+
+
 def build_scheduler(
     name: str, optimizer: Optimizer, *, total_steps: int, steps_per_epoch: int, **options: Any
 ) -> LRScheduler:
