@@ -18,10 +18,7 @@ Also prints the bytes each variant saves for backward in (a).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -34,55 +31,8 @@ from overtone.activations import harmonic
 from overtone.layers import HarmonicLayer, harmonic_frequencies
 from reference.harmonic_loop import LoopHarmonicLayer, loop_harmonic_activation
 
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn: Callable[[], None], device: torch.device) -> float:
-    sync(device)
-    began = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - began
-
-
-def compare(
-    variants: dict[str, Callable[[], None]], rounds: int, device: torch.device, warmup: int = 3
-) -> dict[str, float]:
-    """Median seconds per call, variants interleaved so drift hits them alike."""
-    for fn in variants.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, fn in variants.items():
-            times[name].append(timed(fn, device))
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
-def saved_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
-    """Bytes of distinct tensors autograd keeps for backward of ``fn(x)`` (x itself included)."""
-    seen: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(x.detach().requires_grad_())
-    return sum(seen.values())
-
-
-def forward_backward(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> Callable:
-    grad = torch.ones_like(fn(x.detach()))
-
-    def run() -> None:
-        leaf = x.detach().requires_grad_()
-        fn(leaf).backward(grad)
-
-    return run
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import compare, forward_backward, saved_bytes
 
 
 def activation_case(device: torch.device, rounds: int, loop_rounds: int) -> None:

@@ -49,27 +49,6 @@ from overtone.activations._basis import (
 # ---------------------------------------------------------------------- math helpers
 
 
-def _max_plus(x: torch.Tensor, coef: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(max_k (c_k + k x), argmax)`` by a running maximum (first maximum wins ties)."""
-    best = coef[0] + torch.zeros_like(x)
-    arg = torch.zeros_like(x)
-    for k in range(1, coef.shape[0]):
-        value = coef[k] + k * x
-        better = value > best
-        best = torch.where(better, value, best)
-        arg = torch.where(better, float(k), arg)
-    return best, arg
-
-
-def _tropical_value(x, numerator, denominator):
-    """``(max-plus difference, slope index)`` with ``denominator`` optional."""
-    best, arg = _max_plus(x, numerator)
-    if denominator is None:
-        return best, arg
-    best_den, arg_den = _max_plus(x, denominator)
-    return best - best_den, arg - arg_den
-
-
 def _max_plus_value(x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
     best = coef[0] + torch.zeros_like(x)
     for k in range(1, coef.shape[0]):
@@ -86,33 +65,77 @@ def tropical_forward(x, numerator, denominator, scale) -> torch.Tensor:
     return (scale * value).to(x.dtype)
 
 
+def switch_points(coef: torch.Tensor) -> torch.Tensor:
+    """``t_k`` (``k = 1..d``) with ``k*(x) >= k  <=>  x > t_k`` (first maximum wins ties).
+
+    A max-plus polynomial is convex, so its argmax ``k*`` never decreases in ``x``:
+    ``k* >= k`` iff every term ``j < k`` is beaten by some term ``m >= k``, i.e.
+    ``t_k = max_{j<k} min_{m>=k} (c_j - c_m) / (m - j)``. Computed on the coefficients only
+    (``(d + 1, *b)`` -> ``(d, *b)``), so the backward needs ``d`` comparisons per element
+    instead of re-running the argmax.
+    """
+    degree = coef.shape[0] - 1
+    rows = []
+    for k in range(1, degree + 1):
+        beaten = []
+        for j in range(k):
+            crossings = [(coef[j] - coef[m]) / (m - j) for m in range(k, degree + 1)]
+            beaten.append(torch.stack(crossings).amin(0))
+        rows.append(torch.stack(beaten).amax(0))
+    return torch.stack(rows) if rows else coef[:0]
+
+
+def _slope_index(x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """``k*(x) = #{k : x > t_k}``."""
+    arg = torch.zeros_like(x)
+    for k in range(points.shape[0]):
+        arg = arg + (x > points[k]).to(x.dtype)
+    return arg
+
+
+def _argmax_and_counts(x, g, coef):
+    """``k*`` and ``[H_k = Σ g [k* = k]]_k`` reduced to ``coef``'s broadcast shape."""
+    shape = coef.shape[1:]
+    points = switch_points(coef)
+    arg = torch.zeros_like(x)
+    above = [g.sum_to_size(shape)]  # Σ g [k* >= k], k = 0..d
+    for k in range(points.shape[0]):
+        passed = x > points[k]
+        arg = arg + passed.to(x.dtype)
+        above.append(torch.where(passed, g, 0.0).sum_to_size(shape))
+    above.append(torch.zeros_like(above[0]))
+    counts = torch.stack([above[k] - above[k + 1] for k in range(len(above) - 1)])
+    return arg, counts
+
+
 @fused
 def tropical_backward(grad, x, numerator, denominator, scale) -> torch.Tensor:
     xc, gc = compute_dtype_view(x), compute_dtype_view(grad)
-    return (gc * scale * _tropical_value(xc, numerator, denominator)[1]).to(x.dtype)
-
-
-def _selected(g_scaled: torch.Tensor, arg: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
-    """``[Σ g s [argmax = k]]_k`` reduced to ``coef``'s broadcast shape."""
-    shape = coef.shape[1:]
-    terms = [torch.where(arg == k, g_scaled, 0.0).sum_to_size(shape) for k in range(len(coef))]
-    return torch.stack(terms).to(coef.dtype)
+    slope = _slope_index(xc, switch_points(numerator))
+    if denominator is not None:
+        slope = slope - _slope_index(xc, switch_points(denominator))
+    return (gc * scale * slope).to(x.dtype)
 
 
 @fused
 def tropical_backward_with_parameters(grad, x, numerator, denominator, scale):
-    """``∂L/∂x`` and the gradients of the coefficients and the scale, in one pass."""
+    """``∂L/∂x`` and the gradients of the coefficients and the scale, in one pass.
+
+    With ``H_k = Σ g [k* = k]``: ``∂L/∂c_k = s H_k`` and, as ``max = c_{k*} + k* x``,
+    ``∂L/∂s = Σ_k c_k H_k + Σ g k* x`` (no max-plus evaluation in the backward).
+    """
     xc, gc = compute_dtype_view(x), compute_dtype_view(grad)
-    g_scaled = gc * scale
-    best, arg = _max_plus(xc, numerator)
-    grad_num = _selected(g_scaled, arg, numerator)
+    arg, counts = _argmax_and_counts(xc, gc, numerator)
+    grad_scale = (counts * numerator).sum(0)
+    grad_num = (scale * counts).to(numerator.dtype)
     grad_den = None
     if denominator is not None:
-        best_den, arg_den = _max_plus(xc, denominator)
-        grad_den = -_selected(g_scaled, arg_den, denominator)
-        best, arg = best - best_den, arg - arg_den
-    grad_scale = (gc * best).sum_to_size(scale.shape).to(scale.dtype)
-    return (g_scaled * arg).to(x.dtype), grad_num, grad_den, grad_scale
+        arg_den, counts_den = _argmax_and_counts(xc, gc, denominator)
+        grad_scale = grad_scale - (counts_den * denominator).sum(0)
+        grad_den = (-scale * counts_den).to(denominator.dtype)
+        arg = arg - arg_den
+    grad_scale = grad_scale + (gc * arg * xc).sum_to_size(scale.shape)
+    return (gc * scale * arg).to(x.dtype), grad_num, grad_den, grad_scale.to(scale.dtype)
 
 
 # ---------------------------------------------------------------------- autograd
@@ -405,7 +428,9 @@ def fit_piecewise_linear(
             continue
         params = [torch.tensor(_coefficients_from_breakpoints(b), dtype=x.dtype) for b in start]
         scale_t = torch.tensor(scale, dtype=x.dtype)
-        value = _tropical_value(x, params[0], params[1] if len(params) == 2 else None)[0]
+        value = _max_plus_value(x, params[0])
+        if len(params) == 2:
+            value = value - _max_plus_value(x, params[1])
         params[0] = params[0] + (y / scale - value).mean()
         loss = _fit_loss(x, y, dy, [*params, scale_t])
         if best is None or loss < best[0]:
