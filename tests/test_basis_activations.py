@@ -49,8 +49,8 @@ def _random_params(family, degree, lead=(), seed=0):
     if family is HermiteActivation:
         return (rand(degree + 1),)
     if family is FourierActivation:
-        freq = (torch.arange(1, degree + 1, dtype=F64) + 0.3 * torch.randn((*lead, degree), generator=g,
-                dtype=F64)).requires_grad_()  # fmt: skip
+        jitter = 0.3 * torch.randn((*lead, degree), generator=g, dtype=F64)
+        freq = (torch.arange(1, degree + 1, dtype=F64) + jitter).requires_grad_()
         return rand(), rand(degree), freq, rand(degree)
     if family is TropicalActivation:
         return rand(degree + 1), (torch.rand(lead, generator=g, dtype=F64) + 0.5).requires_grad_()
@@ -512,8 +512,12 @@ def test_bad_names_and_options_name_the_allowed_values():
 
 
 def test_every_basis_activation_is_registered_by_name():
-    names = {"hermite": HermiteActivation, "fourier": FourierActivation,
-             "tropical": TropicalActivation, "tropical_rational": TropicalRationalActivation}  # fmt: skip
+    names = {
+        "hermite": HermiteActivation,
+        "fourier": FourierActivation,
+        "tropical": TropicalActivation,
+        "tropical_rational": TropicalRationalActivation,
+    }
     for name, cls in names.items():
         assert get_activation(name) is cls and issubclass(cls, BasisActivation)
         assert isinstance(create_activation(name, degree=2), cls)
