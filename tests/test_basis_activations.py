@@ -258,8 +258,9 @@ def test_torch_export_runs_the_model():
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("degree", [1, 2, 4, 8])
-def test_init_has_unit_second_moments_under_a_standard_normal(family, degree):
+def test_init_has_unit_second_moments_under_a_standard_normal(family, degree, monkeypatch):
     """E f(x)² = E f'(x)² = 1 for x ~ N(0, 1), by sampling 2^21 points (float64)."""
+    monkeypatch.setattr(_kernels, "_backend", "eager")  # no compile for a one-off call
     x = torch.randn(2**21, generator=torch.Generator().manual_seed(degree), dtype=F64)
     act = family(degree).double()
     x.requires_grad_()
@@ -521,3 +522,23 @@ def test_every_basis_activation_is_registered_by_name():
     for name, cls in names.items():
         assert get_activation(name) is cls and issubclass(cls, BasisActivation)
         assert isinstance(create_activation(name, degree=2), cls)
+
+
+def test_auto_backend_compiles_basis_kernels_on_the_cpu_only_for_large_tensors(monkeypatch):
+    """Eager basis kernels are dozens of passes; "auto" compiles them from 2^16 elements."""
+    from overtone.activations.hermite import hermite_forward
+
+    compiled = []
+
+    def fake_compile(fn, **kwargs):
+        compiled.append(fn.__name__)
+        return fn
+
+    monkeypatch.setattr(_kernels, "_backend", "auto")
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    monkeypatch.setattr(hermite_forward, "_compiled", None)
+    coef = torch.randn(4)
+    hermite(torch.randn(255, 256), coef)
+    assert compiled == []
+    hermite(torch.randn(256, 256), coef)
+    assert compiled == ["hermite_forward"]

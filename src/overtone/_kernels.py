@@ -5,16 +5,19 @@ with :func:`fused`. Eagerly, such a function is several passes over memory (one 
 compiled by inductor it is one pass (C++/OpenMP on the CPU, Triton on CUDA). The backend is
 chosen globally, by :func:`set_kernel_backend` or the ``OVERTONE_KERNELS`` environment variable:
 
-- ``"auto"`` (default): compile on CUDA, stay eager on the CPU (there the one-off compile,
-  ~4 s with a warm inductor cache and ~15 s without, costs more than short runs save); if
-  compiling fails (no Triton, an unsupported platform) warn once and stay eager.
+- ``"auto"`` (default): compile on CUDA; on the CPU stay eager (there the one-off compile,
+  ~4 s with a warm inductor cache and ~15 s without, costs more than short runs save) except
+  for kernels marked ``fused(fn, cpu_min_numel=n)`` called on tensors of at least ``n``
+  elements (kernels whose eager form is dozens of passes, such as the basis activations,
+  which run 20x faster compiled); if compiling fails (no C++ compiler or Triton, an
+  unsupported platform) warn once and stay eager.
 - ``"compile"``: always compile, the CPU included (C++/OpenMP kernels); failures raise.
 - ``"eager"``: never compile (tests, debugging, bit-for-bit comparisons with a reference).
 
-The choice depends only on the backend and the tensor's device, never on call history, so a
-resumed run takes exactly the path the uninterrupted one took (compiled and eager results
-differ in the last bits). Compiled kernels are built with ``dynamic=True``, so batch sizes and
-widths do not recompile, and they are only ever called with autograd off (inside
+The choice depends only on the backend and the tensor's device and size, never on call
+history, so a resumed run takes exactly the path the uninterrupted one took (compiled and
+eager results differ in the last bits). Compiled kernels are built with ``dynamic=True``, so
+batch sizes and widths do not recompile, and they are only ever called with autograd off (inside
 ``autograd.Function.forward`` or a non-differentiable backward): inference graphs.
 """
 
@@ -62,8 +65,9 @@ def compiles_by_default(tensor: torch.Tensor) -> bool:
 class FusedKernel:
     """``fn`` run eagerly or through ``torch.compile(fn, dynamic=True)`` per the backend."""
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], cpu_min_numel: int | None = None) -> None:
         self.fn = fn
+        self.cpu_min_numel = cpu_min_numel
         self.__name__ = fn.__name__
         self.__doc__ = fn.__doc__
         self._compiled: Callable[..., Any] | None = None
@@ -74,7 +78,11 @@ class FusedKernel:
             return False
         if _backend == "compile":
             return True
-        return compiles_by_default(reference) and not self._broken
+        if self._broken:
+            return False
+        if compiles_by_default(reference):
+            return True
+        return self.cpu_min_numel is not None and reference.numel() >= self.cpu_min_numel
 
     def __call__(self, *args: Any) -> Any:
         reference = next(a for a in args if isinstance(a, torch.Tensor))
@@ -99,6 +107,11 @@ class FusedKernel:
             return result
 
 
-def fused(fn: Callable[..., Any]) -> FusedKernel:
-    """Mark a plain tensor function as a fusable elementwise kernel."""
-    return FusedKernel(fn)
+def fused(
+    fn: Callable[..., Any] | None = None, *, cpu_min_numel: int | None = None
+) -> FusedKernel | Callable[[Callable[..., Any]], FusedKernel]:
+    """Mark a plain tensor function as a fusable elementwise kernel (``@fused`` or
+    ``@fused(cpu_min_numel=n)``: under ``"auto"`` also compiled on the CPU from ``n`` elements)."""
+    if fn is None:
+        return lambda f: FusedKernel(f, cpu_min_numel)
+    return FusedKernel(fn, cpu_min_numel)

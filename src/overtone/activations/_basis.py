@@ -20,6 +20,9 @@ import torch
 from torch import nn
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+# Under the "auto" kernel backend, basis kernels compile on the CPU from this many elements:
+# eager they are dozens of passes over memory (20-25x GELU at degree 8), compiled one each way.
+CPU_COMPILE_NUMEL = 1 << 16
 
 
 def compute_dtype_view(t: torch.Tensor) -> torch.Tensor:

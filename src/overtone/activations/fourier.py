@@ -30,6 +30,7 @@ import torch
 
 from overtone._kernels import fused
 from overtone.activations._basis import (
+    CPU_COMPILE_NUMEL,
     BasisActivation,
     compute_dtype_view,
     kernel_layout,
@@ -44,7 +45,7 @@ def _inverse_norms(degree: int) -> list[float]:
     return [1.0 / math.factorial(k) for k in range(1, degree + 1)]
 
 
-@fused
+@fused(cpu_min_numel=CPU_COMPILE_NUMEL)
 def fourier_forward(
     x: torch.Tensor,
     bias: torch.Tensor,
@@ -76,7 +77,7 @@ def _fourier_grad_terms(grad, x, amplitudes, frequencies, phases):
     return (gc * slope).to(x.dtype), gc, amp_terms, freq_terms, phase_terms
 
 
-@fused
+@fused(cpu_min_numel=CPU_COMPILE_NUMEL)
 def fourier_backward(grad, x, bias, amplitudes, frequencies, phases) -> torch.Tensor:
     return _fourier_grad_terms(grad, x, amplitudes, frequencies, phases)[0]
 
@@ -88,7 +89,7 @@ def _stack_reduced(terms: list[torch.Tensor], like: torch.Tensor) -> torch.Tenso
     return torch.stack([t.sum_to_size(shape) for t in terms]).to(like.dtype)
 
 
-@fused
+@fused(cpu_min_numel=CPU_COMPILE_NUMEL)
 def fourier_backward_with_parameters(grad, x, bias, amplitudes, frequencies, phases):
     """``∂L/∂x`` and the gradients of ``(a_0, a, ω, φ)``, reduced in the same pass."""
     grad_x, gc, amp, freq, phase = _fourier_grad_terms(grad, x, amplitudes, frequencies, phases)

@@ -30,6 +30,7 @@ import torch
 
 from overtone._kernels import fused
 from overtone.activations._basis import (
+    CPU_COMPILE_NUMEL,
     BasisActivation,
     compute_dtype_view,
     kernel_layout,
@@ -55,7 +56,7 @@ def hermite_basis(x: torch.Tensor, degree: int) -> list[torch.Tensor]:
     return basis
 
 
-@fused
+@fused(cpu_min_numel=CPU_COMPILE_NUMEL)
 def hermite_forward(x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
     """``Σ_k a_k h_k(x)`` keeping only two basis terms alive (a running recurrence)."""
     xc = compute_dtype_view(x)
@@ -81,12 +82,12 @@ def _hermite_grad_input(grad: torch.Tensor, x: torch.Tensor, coef: torch.Tensor)
     return (gc * slope).to(x.dtype), [gc * h for h in basis]
 
 
-@fused
+@fused(cpu_min_numel=CPU_COMPILE_NUMEL)
 def hermite_backward(grad: torch.Tensor, x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
     return _hermite_grad_input(grad, x, coef)[0]
 
 
-@fused
+@fused(cpu_min_numel=CPU_COMPILE_NUMEL)
 def hermite_backward_with_coefficients(
     grad: torch.Tensor, x: torch.Tensor, coef: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

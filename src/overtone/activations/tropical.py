@@ -38,6 +38,7 @@ import torch
 
 from overtone._kernels import fused
 from overtone.activations._basis import (
+    CPU_COMPILE_NUMEL,
     BasisActivation,
     compute_dtype_view,
     kernel_layout,
@@ -56,7 +57,7 @@ def _max_plus_value(x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
     return best
 
 
-@fused
+@fused(cpu_min_numel=CPU_COMPILE_NUMEL)
 def tropical_forward(x, numerator, denominator, scale) -> torch.Tensor:
     xc = compute_dtype_view(x)
     value = _max_plus_value(xc, numerator)
@@ -108,7 +109,7 @@ def _argmax_and_counts(x, g, coef):
     return arg, counts
 
 
-@fused
+@fused(cpu_min_numel=CPU_COMPILE_NUMEL)
 def tropical_backward(grad, x, numerator, denominator, scale) -> torch.Tensor:
     xc, gc = compute_dtype_view(x), compute_dtype_view(grad)
     slope = _slope_index(xc, switch_points(numerator))
@@ -117,7 +118,7 @@ def tropical_backward(grad, x, numerator, denominator, scale) -> torch.Tensor:
     return (gc * scale * slope).to(x.dtype)
 
 
-@fused
+@fused(cpu_min_numel=CPU_COMPILE_NUMEL)
 def tropical_backward_with_parameters(grad, x, numerator, denominator, scale):
     """``∂L/∂x`` and the gradients of the coefficients and the scale, in one pass.
 
