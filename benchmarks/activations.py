@@ -91,6 +91,7 @@ def reference_module(family: str, degree: int) -> nn.Module | None:
 
 
 def family_case(family: str, degree: int, x: torch.Tensor, rounds: int, ref_rounds: int):
+    torch._dynamo.reset()  # each naive module compiles afresh (no recompile limit across cases)
     ours = FAMILIES[family](degree)
     naive = torch.compile(Naive(FAMILIES[family](degree)))
     set_kernel_backend("compile")

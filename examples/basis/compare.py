@@ -68,6 +68,13 @@ def run_config(task: str, activation: str, seed: int, fit: bool, out: Path) -> d
     return values
 
 
+def toml_value(value: Any) -> str:
+    """``value`` as a TOML value (what ``--model-arg KEY=VALUE`` parses)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
 def command(values: dict[str, Any]) -> str:
     flags = [f"--model {values['model']}", f"--data {values['data']}"]
     for key, value in values.items():
@@ -75,8 +82,7 @@ def command(values: dict[str, Any]) -> str:
             continue
         if isinstance(value, dict):
             flag = {"model_args": "--model-arg", "data_args": "--data-arg"}[key]
-            compact = {k: json.dumps(v, separators=(",", ":")) for k, v in value.items()}
-            flags += [f"{flag} {k}={v}" for k, v in compact.items()]
+            flags += [f"{flag} '{k}={toml_value(v)}'" for k, v in value.items()]
         else:
             flags.append(f"--{key.replace('_', '-')} {value}")
     return "overtone train " + " ".join(flags)

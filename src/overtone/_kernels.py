@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -55,6 +56,16 @@ def set_kernel_backend(backend: str) -> str:
 
 def get_kernel_backend() -> str:
     return _backend
+
+
+@contextmanager
+def kernel_backend(backend: str) -> Iterator[None]:
+    """Use ``backend`` inside the ``with`` block (e.g. ``"eager"`` for one-off small work)."""
+    old = set_kernel_backend(backend)
+    try:
+        yield
+    finally:
+        set_kernel_backend(old)
 
 
 def compiles_by_default(tensor: torch.Tensor) -> bool:

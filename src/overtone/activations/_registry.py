@@ -50,6 +50,10 @@ def activation_factory(
     layer one coefficient set per channel (``channels``/``channel_dim`` from the layer).
     """
     cls = get_activation(spec)
+    if args is not None and not isinstance(args, dict):
+        raise ValueError(
+            f"activation_args must be a table of options (TOML {{degree = 4}}), got {args!r}"
+        )
     options = dict(args or {})
     per_channel = options.pop("per_channel", False)
     if not isinstance(per_channel, bool):

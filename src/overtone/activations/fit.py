@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from overtone._kernels import kernel_backend
 from overtone.activations._basis import BasisActivation
 
 FIT_TARGETS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -135,8 +136,9 @@ def fit_to(
     y, dy = _values_and_slopes(fn, x)
     if not (torch.isfinite(y).all() and torch.isfinite(dy).all()):
         raise ValueError(f"fit target {name} is not finite on [{low}, {high}]")
-    activation._fit_shared(x, y, dy)
-    fy, fdy = _values_and_slopes(lambda t: _channel_zero(activation, t), x)
+    with kernel_backend("eager"):  # a one-off float64 fit: never worth a compile
+        activation._fit_shared(x, y, dy)
+        fy, fdy = _values_and_slopes(lambda t: _channel_zero(activation, t), x)
     value_err, slope_err = (fy - y).abs(), (fdy - dy).abs()
     return FitReport(
         name,
