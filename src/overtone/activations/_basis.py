@@ -35,9 +35,9 @@ def only_needed(grads, needs_input_grad) -> tuple[torch.Tensor | None, ...]:
     return tuple(g if needed else None for g, needed in zip(grads, needs_input_grad, strict=True))
 
 
-def check_degree(degree: object, minimum: int = 0) -> int:
-    if isinstance(degree, bool) or not isinstance(degree, int) or degree < minimum:
-        raise ValueError(f"degree must be an integer >= {minimum}, got {degree!r}")
+def check_degree(degree: object) -> int:
+    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 0:
+        raise ValueError(f"degree must be an integer >= 0, got {degree!r}")
     return degree
 
 
@@ -100,7 +100,8 @@ def kernel_layout(params: Sequence[torch.Tensor], x: torch.Tensor, channel_dim: 
 class BasisActivation(nn.Module):
     """Base of the learnable basis activations: degree, layout, init and ``fit``.
 
-    Subclasses create their parameters with :meth:`_parameter` (``(*lead, *shape)`` where
+    Subclasses create their parameters in :meth:`_create_parameters` with :meth:`_parameter`
+    (``(*lead, *shape)`` where
     ``lead`` is ``()`` or ``(channels,)``), set them in :meth:`reset_parameters` (the
     variance-preserving init: ``E f(x)² = E f'(x)² = 1`` for ``x ~ N(0, 1)``) and may be fitted to
     a target activation by :func:`overtone.activations.fit_to` through :meth:`_fit_shared`.
@@ -108,15 +109,32 @@ class BasisActivation(nn.Module):
 
     def __init__(
         self,
-        degree: int,
-        channels: int | None,
-        channel_dim: int,
-        min_degree: int = 0,
+        degree: int = 3,
+        *,
+        channels: int | None = None,
+        channel_dim: int = -1,
+        fit: object = None,
+        fit_range: tuple[float, float] = (-3.0, 3.0),
     ) -> None:
+        """
+        Args:
+            degree: highest degree ``d >= 0``.
+            channels: ``None`` for one coefficient set, or the number of channels for one each.
+            channel_dim: the input dimension that indexes channels (per-channel only).
+            fit: optionally a target (``"gelu"``, ``"relu"``, ``"silu"``, ``"tanh"``, a module or
+                a callable) to approximate at init, see :func:`overtone.activations.fit_to`.
+            fit_range: the interval ``(low, high)`` the fit covers.
+        """
         super().__init__()
-        self.degree = check_degree(degree, min_degree)
+        self.degree = check_degree(degree)
         self.channels = check_channels(channels)
         self.channel_dim = check_channel_dim(channel_dim)
+        self._create_parameters()
+        self.reset_parameters()
+        self._fit_at_init(fit, fit_range)
+
+    def _create_parameters(self) -> None:  # pragma: no cover - every family overrides
+        raise NotImplementedError
 
     def _parameter(self, *shape: int) -> nn.Parameter:
         lead = () if self.channels is None else (self.channels,)

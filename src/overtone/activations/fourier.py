@@ -164,25 +164,14 @@ def fourier(
 class FourierActivation(BasisActivation):
     """Learnable ``a_0 + Σ_{k=1..d} a_k cos(ω_k x - φ_k)/k!`` at exact unit gain (module doc).
 
-    Args: as :class:`overtone.activations.HermiteActivation`.
+    Args: as :class:`overtone.activations.BasisActivation`.
     """
 
-    def __init__(
-        self,
-        degree: int = 3,
-        *,
-        channels: int | None = None,
-        channel_dim: int = -1,
-        fit: object = None,
-        fit_range: tuple[float, float] = (-3.0, 3.0),
-    ) -> None:
-        super().__init__(degree, channels, channel_dim)
+    def _create_parameters(self) -> None:
         self.bias = self._parameter()
-        self.amplitudes = self._parameter(degree)
-        self.frequencies = self._parameter(degree)
-        self.phases = self._parameter(degree)
-        self.reset_parameters()
-        self._fit_at_init(fit, fit_range)
+        self.amplitudes = self._parameter(self.degree)
+        self.frequencies = self._parameter(self.degree)
+        self.phases = self._parameter(self.degree)
 
     def reset_parameters(self) -> None:
         bias, amplitude = fourier_init(self.degree)

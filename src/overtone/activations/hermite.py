@@ -146,28 +146,12 @@ def hermite(x: torch.Tensor, coefficients: torch.Tensor, channel_dim: int = -1) 
 class HermiteActivation(BasisActivation):
     """Learnable ``Σ_{k=0..d} a_k He_k(x)/sqrt(k!)``, initialized to unit gain (module doc).
 
-    Args:
-        degree: highest polynomial degree ``d >= 0``.
-        channels: ``None`` for one coefficient set, or the number of channels for one set each.
-        channel_dim: the input dimension that indexes channels (per-channel only).
-        fit: optionally a target (``"gelu"``, ``"relu"``, ``"silu"``, ``"tanh"`` or a callable)
-            to approximate at init, see :func:`overtone.activations.fit_to`.
-        fit_range: the interval ``(low, high)`` the fit covers.
+    Args: ``degree``, ``channels``, ``channel_dim``, ``fit``, ``fit_range`` as in
+    :class:`overtone.activations.BasisActivation`.
     """
 
-    def __init__(
-        self,
-        degree: int = 3,
-        *,
-        channels: int | None = None,
-        channel_dim: int = -1,
-        fit: object = None,
-        fit_range: tuple[float, float] = (-3.0, 3.0),
-    ) -> None:
-        super().__init__(degree, channels, channel_dim)
-        self.coefficients = self._parameter(degree + 1)
-        self.reset_parameters()
-        self._fit_at_init(fit, fit_range)
+    def _create_parameters(self) -> None:
+        self.coefficients = self._parameter(self.degree + 1)
 
     def reset_parameters(self) -> None:
         self._fill("coefficients", hermite_init(self.degree))

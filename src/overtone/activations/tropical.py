@@ -211,23 +211,12 @@ def tropical_rational(
 class TropicalActivation(BasisActivation):
     """Learnable max-plus polynomial ``s · max_{k=0..d} (c_k + k x)`` at unit gain (module doc).
 
-    Args: as :class:`overtone.activations.HermiteActivation`.
+    Args: as :class:`overtone.activations.BasisActivation`.
     """
 
-    def __init__(
-        self,
-        degree: int = 3,
-        *,
-        channels: int | None = None,
-        channel_dim: int = -1,
-        fit: object = None,
-        fit_range: tuple[float, float] = (-3.0, 3.0),
-    ) -> None:
-        super().__init__(degree, channels, channel_dim)
-        self.coefficients = self._parameter(degree + 1)
+    def _create_parameters(self) -> None:
+        self.coefficients = self._parameter(self.degree + 1)
         self.scale = self._parameter()
-        self.reset_parameters()
-        self._fit_at_init(fit, fit_range)
 
     def _coefficient_names(self) -> tuple[str, ...]:
         return ("coefficients",)
@@ -264,21 +253,10 @@ class TropicalActivation(BasisActivation):
 class TropicalRationalActivation(TropicalActivation):
     """Learnable ``s · (max_k (c_k + k x) - max_k (e_k + k x))``, ``k = 0..d`` (module doc)."""
 
-    def __init__(
-        self,
-        degree: int = 3,
-        *,
-        channels: int | None = None,
-        channel_dim: int = -1,
-        fit: object = None,
-        fit_range: tuple[float, float] = (-3.0, 3.0),
-    ) -> None:
-        BasisActivation.__init__(self, degree, channels, channel_dim)
-        self.numerator = self._parameter(degree + 1)
-        self.denominator = self._parameter(degree + 1)
+    def _create_parameters(self) -> None:
+        self.numerator = self._parameter(self.degree + 1)
+        self.denominator = self._parameter(self.degree + 1)
         self.scale = self._parameter()
-        self.reset_parameters()
-        self._fit_at_init(fit, fit_range)
 
     def _coefficient_names(self) -> tuple[str, ...]:
         return ("numerator", "denominator")
