@@ -14,6 +14,10 @@ chosen globally, by :func:`set_kernel_backend` or the ``OVERTONE_KERNELS`` envir
 - ``"compile"``: always compile, the CPU included (C++/OpenMP kernels); failures raise.
 - ``"eager"``: never compile (tests, debugging, bit-for-bit comparisons with a reference).
 
+Under ``"auto"`` a kernel may also have a hand-written C version for float32 CPU tensors
+(:mod:`overtone._native`; today the Fourier activation's), which then takes precedence;
+``"compile"`` and ``"eager"`` always run the torch code.
+
 The choice depends only on the backend and the tensor's device and size, never on call
 history, so a resumed run takes exactly the path the uninterrupted one took (compiled and
 eager results differ in the last bits). Compiled kernels are built with ``dynamic=True``, so

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from overtone._kernels import fused
+from overtone.activations import fourier_native
 from overtone.activations._basis import (
     CPU_COMPILE_NUMEL,
     BasisActivation,
@@ -112,13 +113,17 @@ class FourierFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x, bias, amplitudes, frequencies, phases) -> torch.Tensor:
         ctx.save_for_backward(x, bias, amplitudes, frequencies, phases)
+        if fourier_native.usable(x, bias):
+            return torch.ops.overtone.fourier_forward(x, bias, amplitudes, frequencies, phases)
         return fourier_forward(x, bias, amplitudes, frequencies, phases)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         saved = ctx.saved_tensors
-        eager = torch.is_grad_enabled()
-        if any(ctx.needs_input_grad[1:]):
+        eager = torch.is_grad_enabled()  # double backward: differentiable torch ops
+        if not eager and fourier_native.usable(saved[0], saved[1]):
+            grads = list(torch.ops.overtone.fourier_backward(grad, *saved))
+        elif any(ctx.needs_input_grad[1:]):
             kernel = fourier_backward_with_parameters
             grads = list((kernel.fn if eager else kernel)(grad, *saved))
         else:

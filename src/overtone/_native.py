@@ -1,0 +1,115 @@
+"""Small C kernels for the CPU, compiled on first use and loaded with ``ctypes``.
+
+Some kernels are faster hand-written than generated: the Fourier activation shares one range
+reduction between a sine and a cosine, which inductor cannot do (it calls the accurate
+``sin`` and ``cos`` separately). Their sources live in ``overtone/csrc/*.c``, plain C99 with
+no Python or torch headers, so a build takes well under a second:
+
+    cc -O3 -march=native -fopenmp-simd -ffp-contract=fast -fno-math-errno -shared -fPIC
+
+The library is cached under ``$OVERTONE_CACHE`` (default ``$XDG_CACHE_HOME/overtone`` or
+``~/.cache/overtone``), keyed by a hash of the source, the flags, the compiler and the CPU, and
+written atomically (a temporary file renamed into place), so concurrent processes are safe.
+:func:`load` returns ``None`` (and warns once) when there is no C compiler or the build
+fails; callers then use their torch path. ``OVERTONE_NATIVE=0`` turns native kernels off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+_SOURCES = Path(__file__).with_name("csrc")
+FLAGS = (
+    "-O3",
+    "-march=native",
+    "-fopenmp-simd",
+    "-ffp-contract=fast",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-std=c99",
+    "-shared",
+    "-fPIC",
+)
+_loaded: dict[str, ctypes.CDLL | None] = {}
+
+
+def enabled() -> bool:
+    """Whether native kernels may be used (``OVERTONE_NATIVE`` is not ``0``/``false``/``no``)."""
+    return os.environ.get("OVERTONE_NATIVE", "1").strip().lower() not in ("0", "false", "no")
+
+
+def cache_dir() -> Path:
+    if os.environ.get("OVERTONE_CACHE"):
+        return Path(os.environ["OVERTONE_CACHE"]) / "native"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "overtone" / "native"
+
+
+def _cpu_identity() -> str:
+    """The CPU model and feature flags (``-march=native`` builds are CPU-specific)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    wanted = [line for line in text.splitlines() if line.startswith(("model name", "flags"))]
+    return "\n".join(dict.fromkeys(wanted))
+
+
+def library_path(name: str, compiler: str) -> Path:
+    source = (_SOURCES / f"{name}.c").read_bytes()
+    key = hashlib.sha256(
+        b"\0".join([source, " ".join(FLAGS).encode(), compiler.encode(), _cpu_identity().encode()])
+    ).hexdigest()[:16]
+    return cache_dir() / f"{name}-{platform.machine()}-{key}.so"
+
+
+def build(name: str) -> Path:
+    """Compile ``csrc/<name>.c`` into the cache (if not there yet); returns the library path.
+
+    Raises ``RuntimeError`` naming the compiler and its output when there is no compiler or the
+    build fails."""
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    if compiler is None:
+        raise RuntimeError(f"no C compiler: {os.environ.get('CC', 'cc')!r} is not on PATH")
+    path = library_path(name, compiler)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".so", dir=path.parent)
+    os.close(fd)
+    try:
+        command = [compiler, *FLAGS, str(_SOURCES / f"{name}.c"), "-o", tmp, "-lm"]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr.strip()}")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load(name: str) -> ctypes.CDLL | None:
+    """The compiled ``csrc/<name>.c`` (built on first use), or ``None`` if unavailable."""
+    if name not in _loaded:
+        library = None
+        if enabled():
+            try:
+                library = ctypes.CDLL(str(build(name)))
+            except (OSError, RuntimeError) as err:
+                warnings.warn(
+                    f"overtone: native kernel {name!r} unavailable ({err}); using the torch "
+                    "path. Set OVERTONE_NATIVE=0 to silence this.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        _loaded[name] = library
+    return _loaded[name]

@@ -1,0 +1,214 @@
+"""The Fourier activation's float32 CPU kernels (``overtone/csrc/fourier.c``) as torch ops.
+
+Why native: the backward needs ``sin θ_k`` and ``cos θ_k`` for every frequency. The C kernel
+computes both from one range reduction and short near-minimax polynomials (absolute error
+≤ 6e-8, float32 rounding level), where inductor calls the 1-ulp ``sin`` and ``cos``
+separately; this is 2-3x faster than the compiled torch kernels (``docs/benchmarks.md``).
+
+The kernels are registered as ``torch.ops.overtone.fourier_forward`` / ``fourier_backward``
+(``torch.library.custom_op`` with fake implementations), so models using them still work
+under ``torch.compile(fullgraph=True)`` and ``torch.export``. Work is split into pieces fixed
+by the input's shape alone (never by the thread count) and the pieces' float64 partial sums
+are added in order, so gradients are bit-identical whatever ``torch.get_num_threads()`` is;
+pieces run on a thread pool (``ctypes`` releases the GIL).
+
+:func:`usable` says when :class:`overtone.activations.FourierFunction` takes this path: the
+``"auto"`` kernel backend, a float32 CPU input, coefficients shared or per channel along one
+dimension, and a C compiler (:mod:`overtone._native`). Otherwise the torch kernels run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+from overtone import _kernels, _native
+
+_PIECE_NUMEL = 1 << 16  # elements per piece of work (pieces also bound the thread count)
+_MAX_PIECES = 16
+_P = ctypes.c_void_p
+_I = ctypes.c_int64
+_SIGNATURES = {
+    "fourier_forward_runs": [_P, _P, _I, _I, _I, _I, _I, _P, _P, _P, _P],
+    "fourier_backward_runs": [_P, _P, _P, _I, _I, _I, _I, _I, _P, _P, _P, _P],
+    "fourier_forward_rows": [_P, _P, _I, _I, _I, _I, _P, _P, _P, _P],
+    "fourier_backward_rows": [_P, _P, _P, _I, _I, _I, _I, _P, _P, _P, _P],
+}
+_library: ctypes.CDLL | None = None
+_pool: ThreadPoolExecutor | None = None
+
+
+def _lib() -> ctypes.CDLL | None:
+    global _library
+    if _library is None:
+        library = _native.load("fourier")
+        if library is None:
+            return None
+        for name, argtypes in _SIGNATURES.items():
+            getattr(library, name).argtypes = argtypes
+        library.fourier_backward_rows.restype = ctypes.c_int
+        _library = library
+    return _library
+
+
+def layout(x: torch.Tensor, bias: torch.Tensor) -> tuple[int, int, int] | None:
+    """``x`` as ``(outer, C, inner)`` for parameters broadcast as ``bias`` (``()`` or
+    ``(C, 1, ..)``), or ``None`` when the coefficients vary along more than one dimension."""
+    sizes = [s for s in bias.shape]
+    channel_dims = [i for i, s in enumerate(sizes) if s != 1]
+    if len(channel_dims) > 1 or len(sizes) > x.dim():
+        return None
+    if not channel_dims:
+        return 1, 1, x.numel()
+    axis = x.dim() - len(sizes) + channel_dims[0]
+    return math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1 :])
+
+
+def usable(x: torch.Tensor, bias: torch.Tensor) -> bool:
+    """Whether the native kernels handle this call (see the module docstring)."""
+    return (
+        _kernels.get_kernel_backend() == "auto"
+        and _native.enabled()
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and layout(x, bias) is not None
+        and _lib() is not None
+    )
+
+
+def _run(calls: list) -> None:
+    """Run the piece calls, on a thread pool when torch may use several threads."""
+    global _pool
+    threads = min(torch.get_num_threads(), len(calls))
+    if threads <= 1:
+        for call in calls:
+            call()
+        return
+    if _pool is None or _pool._max_workers < threads:
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="overtone-native")
+    for future in [_pool.submit(call) for call in calls]:
+        future.result()
+
+
+def _pieces(count: int, unit: int) -> list[tuple[int, int]]:
+    """``[0, count)`` in contiguous pieces of about ``_PIECE_NUMEL`` elements (``unit`` per
+    item), at most ``_MAX_PIECES``; fixed by the shape alone."""
+    n = max(1, min(_MAX_PIECES, (count * unit) // _PIECE_NUMEL, count))
+    bounds = [count * i // n for i in range(n + 1)]
+    return list(itertools.pairwise(bounds))
+
+
+def _inverse_factorials(k: int, like: torch.Tensor) -> torch.Tensor:
+    """``1/k!`` for ``k = 1..K`` as a float64 ``(K, 1, ..)`` column broadcasting like ``like``."""
+    values = [1.0 / math.factorial(i) for i in range(1, k + 1)]
+    return torch.tensor(values, dtype=torch.float64).reshape(k, *([1] * (like.dim() - 1)))
+
+
+def _kernel_parameters(bias, amplitudes, frequencies, phases):
+    """The C kernels' float32 parameters (``fourier.c``), ``(K, C)`` / ``(C,)`` contiguous:
+    bias ``a_0 - Σ A_k``, amplitudes ``2 A_k``, turns ``ω_k/2π`` and ``φ_k/2π``, slope
+    coefficients ``-2 A_k ω_k`` (``A_k = a_k/k!``, half-angle form)."""
+    k = amplitudes.shape[0]
+    a = amplitudes.double() * _inverse_factorials(k, amplitudes)
+    omega = frequencies.double()
+    columns = (2 * a, omega / (2 * math.pi), phases.double() / (2 * math.pi), -2 * a * omega)
+    folded_bias = (bias.double() - a.sum(0)).reshape(-1).float().contiguous()
+    return folded_bias, *(t.reshape(k, -1).float().contiguous() for t in columns)
+
+
+@torch.library.custom_op("overtone::fourier_forward", mutates_args=())
+def fourier_forward(
+    x: torch.Tensor,
+    bias: torch.Tensor,
+    amplitudes: torch.Tensor,
+    frequencies: torch.Tensor,
+    phases: torch.Tensor,
+) -> torch.Tensor:
+    """``a_0 + Σ_k a_k cos(ω_k x - φ_k)/k!`` (float32 CPU; parameters in the kernel layout)."""
+    outer, channels, inner = layout(x, bias)
+    lib = _lib()
+    x = x.contiguous()
+    y = torch.empty_like(x)
+    b, a, w, p, _ = _kernel_parameters(bias, amplitudes, frequencies, phases)
+    k = a.shape[0]
+    common = (b.data_ptr(), a.data_ptr(), w.data_ptr(), p.data_ptr())
+    if inner == 1 and channels > 1:
+        calls = [
+            lambda r0=r0, r1=r1: lib.fourier_forward_rows(
+                x.data_ptr(), y.data_ptr(), r0, r1, channels, k, *common
+            )
+            for r0, r1 in _pieces(outer, channels)
+        ]
+    else:
+        calls = [
+            lambda s=s, e=e: lib.fourier_forward_runs(
+                x.data_ptr(), y.data_ptr(), s, e, channels, inner, k, *common
+            )
+            for s, e in _pieces(x.numel(), 1)
+        ]
+    _run(calls)
+    return y
+
+
+@fourier_forward.register_fake
+def _(x, bias, amplitudes, frequencies, phases):
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("overtone::fourier_backward", mutates_args=())
+def fourier_backward(
+    grad: torch.Tensor,
+    x: torch.Tensor,
+    bias: torch.Tensor,
+    amplitudes: torch.Tensor,
+    frequencies: torch.Tensor,
+    phases: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``∂L/∂x`` and the gradients of ``(a_0, a, ω, φ)`` (shaped like them), one pass."""
+    outer, channels, inner = layout(x, bias)
+    lib = _lib()
+    x, grad = x.contiguous(), grad.to(torch.float32).contiguous()
+    grad_x = torch.empty_like(x)
+    _, _, w, p, slope = _kernel_parameters(bias, amplitudes, frequencies, phases)
+    k = w.shape[0]
+    rows = inner == 1 and channels > 1
+    pieces = _pieces(outer, channels) if rows else _pieces(x.numel(), 1)
+    acc = torch.zeros(len(pieces), 1 + 3 * k, channels, dtype=torch.float64)
+    common = (slope.data_ptr(), w.data_ptr(), p.data_ptr())
+    pointers = (grad.data_ptr(), x.data_ptr(), grad_x.data_ptr())
+    if rows:
+
+        def call(i: int, r0: int, r1: int) -> None:
+            status = lib.fourier_backward_rows(
+                *pointers, r0, r1, channels, k, *common, acc[i].data_ptr()
+            )
+            if status != 0:
+                raise MemoryError("fourier_backward_rows: out of memory for its accumulators")
+
+    else:
+
+        def call(i: int, s: int, e: int) -> None:
+            lib.fourier_backward_runs(
+                *pointers, s, e, channels, inner, k, *common, acc[i].data_ptr()
+            )
+
+    _run([lambda i=i, s=s, e=e: call(i, s, e) for i, (s, e) in enumerate(pieces)])
+    sums = acc.sum(0)  # (1 + 3K, C), pieces added in order
+    sum_g = sums[0]
+    sum_cos = 2 * sums[1 : 1 + k] - sum_g  # Σ g cos θ_k = Σ g (2 cos² h_k - 1)
+    sum_sin, sum_xsin = 2 * sums[1 + k : 1 + 2 * k], 2 * sums[1 + 2 * k :]  # sin θ = 2 sin h cos h
+    inverse = _inverse_factorials(k, sum_cos)
+    a = amplitudes.double().reshape(k, -1) * inverse
+    grads = (sum_cos * inverse, -a * sum_xsin, a * sum_sin)
+    shaped = [g.reshape(amplitudes.shape).to(amplitudes.dtype) for g in grads]
+    return (grad_x, sum_g.reshape(bias.shape).to(bias.dtype), *shaped)
+
+
+@fourier_backward.register_fake
+def _(grad, x, bias, amplitudes, frequencies, phases):
+    like = (x, bias, amplitudes, frequencies, phases)
+    return tuple(torch.empty_like(t) for t in like)
