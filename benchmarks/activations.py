@@ -5,8 +5,10 @@ gradients computed), single-threaded by default. Per family (Hermite, Fourier, t
 tropical rational) and degree (4, 8), side by side in one process (variants interleaved round
 by round, median over rounds):
 
-- ours: one autograd.Function per family, kernels compiled by inductor (one fused pass each
-  way: the backward recomputes the basis and reduces the coefficient gradients with dx);
+- ours: one autograd.Function per family under the default ``"auto"`` kernel backend: kernels
+  compiled by inductor (one fused pass each way: the backward recomputes the basis and reduces
+  the coefficient gradients with dx), for Fourier the native C kernels (``fourier.c``);
+- ours (inductor): Fourier's inductor-compiled kernels (``OVERTONE_KERNELS=compile``);
 - ours (eager ops): the same math one torch op at a time (``OVERTONE_KERNELS=eager``, the CPU
   default of short runs);
 - naive (compiled): ``torch.compile`` of the textbook formula with a materialized
@@ -35,7 +37,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import compare, forward_backward, saved_bytes
 
-from overtone._kernels import set_kernel_backend
+from overtone._kernels import kernel_backend, set_kernel_backend
 from overtone.activations import (
     FourierActivation,
     HermiteActivation,
@@ -52,6 +54,15 @@ FAMILIES = {
     "tropical_rational": TropicalRationalActivation,
 }
 TARGETS = {"hermite": 1.0, "fourier": 2.5, "tropical": 1.2, "tropical_rational": None}
+NATIVE = ("fourier",)  # families with native CPU kernels under "auto"
+
+
+def with_backend(backend: str, run):
+    def wrapped() -> None:
+        with kernel_backend(backend):
+            run()
+
+    return wrapped
 
 
 class Naive(nn.Module):
@@ -94,16 +105,15 @@ def family_case(family: str, degree: int, x: torch.Tensor, rounds: int, ref_roun
     torch._dynamo.reset()  # each naive module compiles afresh (no recompile limit across cases)
     ours = FAMILIES[family](degree)
     naive = torch.compile(Naive(FAMILIES[family](degree)))
-    set_kernel_backend("compile")
-    result = compare(
-        {
-            "GELU": forward_backward(F.gelu, x),
-            "ours": forward_backward(ours, x),
-            "naive (compiled)": forward_backward(naive, x),
-        },
-        rounds,
-        x.device,
-    )
+    set_kernel_backend("auto")  # what users get
+    variants = {
+        "GELU": forward_backward(F.gelu, x),
+        "ours": forward_backward(ours, x),
+        "naive (compiled)": forward_backward(naive, x),
+    }
+    if family in NATIVE:
+        variants["ours (inductor)"] = with_backend("compile", forward_backward(ours, x))
+    result = compare(variants, rounds, x.device)
     set_kernel_backend("eager")
     eager = compare(
         {"GELU": forward_backward(F.gelu, x), "ours (eager ops)": forward_backward(ours, x)},
@@ -112,7 +122,7 @@ def family_case(family: str, degree: int, x: torch.Tensor, rounds: int, ref_roun
         warmup=1,
     )
     result["ours (eager ops)"] = eager["ours (eager ops)"] * result["GELU"] / eager["GELU"]
-    set_kernel_backend("compile")
+    set_kernel_backend("auto")
     memory = {
         "GELU": saved_bytes(F.gelu, x),
         "ours": saved_bytes(ours, x),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -186,3 +187,17 @@ def test_failed_build_reports_the_compiler_output(tmp_path, monkeypatch):
 def test_overtone_native_0_turns_native_kernels_off(monkeypatch):
     monkeypatch.setenv("OVERTONE_NATIVE", "0")
     assert not native.usable(torch.randn(3), torch.zeros(()))
+
+
+@pytest.mark.parametrize("count,unit", [(1, 1), (5, 70_001), (4096, 1024), (10**7, 1)])
+def test_pieces_cover_the_range_in_order_and_depend_on_the_shape_only(count, unit):
+    parts = _native.pieces(count, unit)
+    assert parts[0][0] == 0 and parts[-1][1] == count
+    assert all(a[1] == b[0] and a[0] < a[1] for a, b in itertools.pairwise(parts))
+    assert len(parts) <= _native.MAX_PIECES
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert _native.pieces(count, unit) == parts
+    finally:
+        torch.set_num_threads(threads)

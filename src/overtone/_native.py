@@ -12,19 +12,26 @@ The library is cached under ``$OVERTONE_CACHE`` (default ``$XDG_CACHE_HOME/overt
 written atomically (a temporary file renamed into place), so concurrent processes are safe.
 :func:`load` returns ``None`` (and warns once) when there is no C compiler or the build
 fails; callers then use their torch path. ``OVERTONE_NATIVE=0`` turns native kernels off.
+:func:`pieces` and :func:`run` split a kernel call into shape-determined pieces and run them on
+a thread pool.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
 import os
 import platform
 import shutil
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import torch
 
 _SOURCES = Path(__file__).with_name("csrc")
 FLAGS = (
@@ -38,7 +45,10 @@ FLAGS = (
     "-shared",
     "-fPIC",
 )
+PIECE_NUMEL = 1 << 16  # elements per piece of work
+MAX_PIECES = 16  # pieces per call (also the most threads a call uses)
 _loaded: dict[str, ctypes.CDLL | None] = {}
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
 
 
 def enabled() -> bool:
@@ -113,3 +123,31 @@ def load(name: str) -> ctypes.CDLL | None:
                 )
         _loaded[name] = library
     return _loaded[name]
+
+
+def pieces(count: int, unit: int = 1) -> list[tuple[int, int]]:
+    """``[0, count)`` as contiguous ``(start, stop)`` pieces of about :data:`PIECE_NUMEL`
+    elements (``unit`` elements per item), at most :data:`MAX_PIECES`.
+
+    The split depends on the shape alone, never on the thread count, so kernels that reduce per
+    piece and add the pieces in order give bit-identical results on any number of threads."""
+    n = max(1, min(MAX_PIECES, (count * unit) // PIECE_NUMEL, count))
+    return list(itertools.pairwise([count * i // n for i in range(n + 1)]))
+
+
+def run(calls: list[Callable[[], object]]) -> None:
+    """Run ``calls`` (one per piece) on up to ``torch.get_num_threads()`` threads.
+
+    ``ctypes`` releases the GIL during a foreign call, so the pieces run in parallel. The pool
+    is per process (a forked child makes its own) and grows when more threads are allowed."""
+    global _pool
+    threads = min(torch.get_num_threads(), len(calls))
+    if threads <= 1:
+        for call in calls:
+            call()
+        return
+    if _pool is None or _pool[0] != os.getpid() or _pool[1] < threads:
+        executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="overtone-native")
+        _pool = (os.getpid(), threads, executor)
+    for future in [_pool[2].submit(call) for call in calls]:
+        future.result()

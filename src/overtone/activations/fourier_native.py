@@ -20,16 +20,12 @@ dimension, and a C compiler (:mod:`overtone._native`). Otherwise the torch kerne
 from __future__ import annotations
 
 import ctypes
-import itertools
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
 from overtone import _kernels, _native
 
-_PIECE_NUMEL = 1 << 16  # elements per piece of work (pieces also bound the thread count)
-_MAX_PIECES = 16
 _P = ctypes.c_void_p
 _I = ctypes.c_int64
 _SIGNATURES = {
@@ -39,7 +35,6 @@ _SIGNATURES = {
     "fourier_backward_rows": [_P, _P, _P, _I, _I, _I, _I, _P, _P, _P, _P],
 }
 _library: ctypes.CDLL | None = None
-_pool: ThreadPoolExecutor | None = None
 
 
 def _lib() -> ctypes.CDLL | None:
@@ -78,28 +73,6 @@ def usable(x: torch.Tensor, bias: torch.Tensor) -> bool:
         and layout(x, bias) is not None
         and _lib() is not None
     )
-
-
-def _run(calls: list) -> None:
-    """Run the piece calls, on a thread pool when torch may use several threads."""
-    global _pool
-    threads = min(torch.get_num_threads(), len(calls))
-    if threads <= 1:
-        for call in calls:
-            call()
-        return
-    if _pool is None or _pool._max_workers < threads:
-        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="overtone-native")
-    for future in [_pool.submit(call) for call in calls]:
-        future.result()
-
-
-def _pieces(count: int, unit: int) -> list[tuple[int, int]]:
-    """``[0, count)`` in contiguous pieces of about ``_PIECE_NUMEL`` elements (``unit`` per
-    item), at most ``_MAX_PIECES``; fixed by the shape alone."""
-    n = max(1, min(_MAX_PIECES, (count * unit) // _PIECE_NUMEL, count))
-    bounds = [count * i // n for i in range(n + 1)]
-    return list(itertools.pairwise(bounds))
 
 
 def _inverse_factorials(k: int, like: torch.Tensor) -> torch.Tensor:
@@ -141,16 +114,16 @@ def fourier_forward(
             lambda r0=r0, r1=r1: lib.fourier_forward_rows(
                 x.data_ptr(), y.data_ptr(), r0, r1, channels, k, *common
             )
-            for r0, r1 in _pieces(outer, channels)
+            for r0, r1 in _native.pieces(outer, channels)
         ]
     else:
         calls = [
             lambda s=s, e=e: lib.fourier_forward_runs(
                 x.data_ptr(), y.data_ptr(), s, e, channels, inner, k, *common
             )
-            for s, e in _pieces(x.numel(), 1)
+            for s, e in _native.pieces(x.numel(), 1)
         ]
-    _run(calls)
+    _native.run(calls)
     return y
 
 
@@ -176,7 +149,7 @@ def fourier_backward(
     _, _, w, p, slope = _kernel_parameters(bias, amplitudes, frequencies, phases)
     k = w.shape[0]
     rows = inner == 1 and channels > 1
-    pieces = _pieces(outer, channels) if rows else _pieces(x.numel(), 1)
+    pieces = _native.pieces(outer, channels) if rows else _native.pieces(x.numel(), 1)
     acc = torch.zeros(len(pieces), 1 + 3 * k, channels, dtype=torch.float64)
     common = (slope.data_ptr(), w.data_ptr(), p.data_ptr())
     pointers = (grad.data_ptr(), x.data_ptr(), grad_x.data_ptr())
@@ -196,7 +169,7 @@ def fourier_backward(
                 *pointers, s, e, channels, inner, k, *common, acc[i].data_ptr()
             )
 
-    _run([lambda i=i, s=s, e=e: call(i, s, e) for i, (s, e) in enumerate(pieces)])
+    _native.run([lambda i=i, s=s, e=e: call(i, s, e) for i, (s, e) in enumerate(pieces)])
     sums = acc.sum(0)  # (1 + 3K, C), pieces added in order
     sum_g = sums[0]
     sum_cos = 2 * sums[1 : 1 + k] - sum_g  # Σ g cos θ_k = Σ g (2 cos² h_k - 1)
