@@ -44,3 +44,35 @@ def test_reproduction_script_runs_and_writes_a_summary(tmp_path, capsys):
     # a second run reuses the finished runs instead of training again
     assert reproduce.main(argv) == 0
     assert "overtone train" not in capsys.readouterr().out
+
+
+def _basis_compare():
+    spec = importlib.util.spec_from_file_location("compare", EXAMPLES / "basis" / "compare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_basis_comparison_runs_and_tabulates_against_gelu(tmp_path, capsys, monkeypatch):
+    compare = _basis_compare()
+    monkeypatch.setitem(compare.TASKS["mlp-digits"], "epochs", 1)
+    argv = ["--tasks", "mlp-digits", "--activations", "gelu,fourier", "--seeds", "2",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert compare.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "overtone train --model mlp --data digits" in printed
+    assert 'activation_args={degree = 4, fit = "gelu"}' in printed
+    (summary,) = (tmp_path / "fit-gelu").glob("summary-*.md")
+    rows = [line for line in summary.read_text().splitlines() if line.startswith("| mlp")]
+    assert [row.split("|")[2].strip() for row in rows] == ["gelu", "fourier"]
+    assert rows[0].split("|")[5].strip() == "-" and rows[1].split("|")[5].strip() != "-"
+    assert compare.main(argv) == 0  # finished runs are skipped, not retrained
+    assert "overtone train" not in capsys.readouterr().out
+
+
+def test_welch_t():
+    welch_t = _basis_compare().welch_t
+    assert welch_t([1.0], [2.0, 3.0]) is None
+    # means 2 and 5, variances 1 and 1, n = 3 each: t = -3 / sqrt(2/3)
+    assert welch_t([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(-3 / (2 / 3) ** 0.5)
+    assert welch_t([1.0, 1.0], [1.0, 1.0]) == 0.0

@@ -11,7 +11,8 @@ Tasks (CPU-sized versions of the paper's settings):
 Each basis activation has degree 4 and is fitted to GELU at init (the drop-in use);
 ``--no-fit`` starts from the variance-preserving init instead. Every run is an ordinary
 ``overtone train`` run; finished runs are skipped when the script is run again. The summary
-(mean ± std over seeds, wall-clock per run) is printed and written to ``<out>/summary-*.md``::
+(mean ± std over seeds, Welch's t of the test loss against GELU, wall-clock per run) is
+printed and written to ``<out>/summary-*.md``::
 
     OVERTONE_KERNELS=compile python examples/basis/compare.py --tasks gpt --seeds 3
     python examples/basis/compare.py --tasks mlp-digits,cnn-digits --seeds 3
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -141,23 +143,34 @@ def _mean_std(values: list[float], digits: int = 4) -> str:
     return f"{statistics.fmean(values):.{digits}f} ± {std:.{digits}f}"
 
 
+def welch_t(a: list[float], b: list[float]) -> float | None:
+    """Welch's t statistic of ``mean(a) - mean(b)`` (``None`` below two samples each)."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+    diff = statistics.fmean(a) - statistics.fmean(b)
+    return diff / se if se > 0 else math.copysign(math.inf, diff) if diff else 0.0
+
+
 def summary_table(rows, seeds: int) -> str:
+    """Mean ± std over seeds; Welch's t of the test loss against GELU (negative: lower)."""
     lines = [
-        f"| task | activation | val loss ({seeds} seeds) | test loss | test acc | "
+        f"| task | activation | val loss ({seeds} seeds) | test loss | t vs GELU | test acc | "
         "train s / run | × GELU time |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    gelu_time = {
-        task: statistics.fmean(f["train_time_s"] for f in finals)
-        for task, act, finals in rows
-        if act == "gelu"
-    }
+    gelu = {task: finals for task, act, finals in rows if act == "gelu"}
     for task, activation, finals in rows:
         seconds = statistics.fmean(f["train_time_s"] for f in finals)
-        ratio = f"{seconds / gelu_time[task]:.2f}" if task in gelu_time else "-"
+        ratio, t = "-", None
+        if task in gelu:
+            ratio = f"{seconds / statistics.fmean(f['train_time_s'] for f in gelu[task]):.2f}"
+            if activation != "gelu":
+                t = welch_t([f["test_loss"] for f in finals], [f["test_loss"] for f in gelu[task]])
         lines.append(
             f"| {task} | {activation} | {_mean_std([f['val_loss'] for f in finals])} | "
             f"{_mean_std([f['test_loss'] for f in finals])} | "
+            f"{'-' if t is None else f'{t:+.1f}'} | "
             f"{_mean_std([f['test_acc'] for f in finals])} | {seconds:.0f} | {ratio} |"
         )
     return "\n".join(lines)
