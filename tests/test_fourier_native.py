@@ -66,6 +66,21 @@ def test_native_kernels_are_as_accurate_as_the_float32_torch_kernels(name):
         assert ours <= 3 * theirs + 1e-6, (name, ours, theirs)
 
 
+@pytest.mark.parametrize("degree", [0, 1, 2])
+@pytest.mark.parametrize(
+    "shape,layout", [((7, 9), {}), ((7, 9), {"channels": 9}), ((), {}), ((0, 9), {"channels": 9})]
+)
+def test_low_degrees_and_edge_shapes(degree, shape, layout):
+    act = _perturbed(degree, **layout)
+    x, grad = 2 * torch.randn(shape), torch.randn(shape)
+    got = _grads(act, x, grad)
+    with _kernels.kernel_backend("eager"):
+        want = _grads(act, x, grad)
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=2e-5, atol=2e-5)
+
+
 def test_native_path_is_the_one_taken_for_float32_cpu_inputs(monkeypatch):
     calls = []
 

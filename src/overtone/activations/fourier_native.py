@@ -1,9 +1,10 @@
 """The Fourier activation's float32 CPU kernels (``overtone/csrc/fourier.c``) as torch ops.
 
 Why native: the backward needs ``sin θ_k`` and ``cos θ_k`` for every frequency. The C kernel
-computes both from one range reduction and short near-minimax polynomials (absolute error
-≤ 6e-8, float32 rounding level), where inductor calls the 1-ulp ``sin`` and ``cos``
-separately; this is 2-3x faster than the compiled torch kernels (``docs/benchmarks.md``).
+gets both from one range reduction of the phase in turns and two short near-minimax
+polynomials of the half angle (``cos θ = 2cos²h - 1``, ``sin θ = 2 sin h cos h``; polynomial
+error below 4e-9, so float32 rounding dominates), where inductor calls the 1-ulp ``sin`` and
+``cos`` separately and the eager path runs dozens of passes (``docs/benchmarks.md``).
 
 The kernels are registered as ``torch.ops.overtone.fourier_forward`` / ``fourier_backward``
 (``torch.library.custom_op`` with fake implementations), so models using them still work
@@ -90,7 +91,8 @@ def _kernel_parameters(bias, amplitudes, frequencies, phases):
     omega = frequencies.double()
     columns = (2 * a, omega / (2 * math.pi), phases.double() / (2 * math.pi), -2 * a * omega)
     folded_bias = (bias.double() - a.sum(0)).reshape(-1).float().contiguous()
-    return folded_bias, *(t.reshape(k, -1).float().contiguous() for t in columns)
+    channels = folded_bias.numel()
+    return folded_bias, *(t.reshape(k, channels).float().contiguous() for t in columns)
 
 
 @torch.library.custom_op("overtone::fourier_forward", mutates_args=())
@@ -175,7 +177,7 @@ def fourier_backward(
     sum_cos = 2 * sums[1 : 1 + k] - sum_g  # Σ g cos θ_k = Σ g (2 cos² h_k - 1)
     sum_sin, sum_xsin = 2 * sums[1 + k : 1 + 2 * k], 2 * sums[1 + 2 * k :]  # sin θ = 2 sin h cos h
     inverse = _inverse_factorials(k, sum_cos)
-    a = amplitudes.double().reshape(k, -1) * inverse
+    a = amplitudes.double().reshape(k, channels) * inverse
     grads = (sum_cos * inverse, -a * sum_xsin, a * sum_sin)
     shaped = [g.reshape(amplitudes.shape).to(amplitudes.dtype) for g in grads]
     return (grad_x, sum_g.reshape(bias.shape).to(bias.dtype), *shaped)
