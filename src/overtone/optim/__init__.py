@@ -22,20 +22,24 @@ from overtone.optim.frequency_aware import (
     frequency_grad_scale,
     harmonic_modules,
 )
+from overtone.optim.langevin import Langevin, langevin
 
 register_callback("frequency-aware", FrequencyAwareScaling)
+register_optimizer("langevin", Langevin)
 
 __all__ = [
     "MONITORED_METRICS",
     "OPTIMIZERS",
     "SCHEDULERS",
     "FrequencyAwareScaling",
+    "Langevin",
     "PlateauScheduler",
     "build_optimizer",
     "build_scheduler",
     "frequency_aware_scale_",
     "frequency_grad_scale",
     "harmonic_modules",
+    "langevin",
     "list_optimizers",
     "list_schedulers",
     "optimizer_options",

@@ -30,7 +30,16 @@ OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
 SCHEDULERS: Registry[Callable[..., LRScheduler]] = Registry("scheduler")
 
 # Set by the engine (config keys lr / weight_decay) or not meant for configs.
-_ENGINE_ARGS = {"params", "lr", "weight_decay", "differentiable", "fused", "foreach", "capturable"}
+_ENGINE_ARGS = {
+    "params",
+    "lr",
+    "weight_decay",
+    "differentiable",
+    "fused",
+    "foreach",
+    "capturable",
+    "generator",
+}
 
 
 def register_optimizer(name: str, cls: type[Optimizer], *, overwrite: bool = False) -> None:
