@@ -18,15 +18,17 @@ import torch
 
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
+from overtone.losses import CrossEntropy
 from overtone.models import get_model
 from overtone.optim import build_optimizer
-from overtone.train import Trainer, task_loss
+from overtone.train import Trainer
 
 
 def bare_loop(config: TrainConfig, data) -> float:
     torch.manual_seed(config.seed)
     model = get_model(config.model, data.info, **config.model_args)
     opt = build_optimizer(config.optimizer, model.parameters(), lr=config.lr)
+    criterion = CrossEntropy()
     n = len(data.train)
     began = time.perf_counter()
     for epoch in range(config.epochs):
@@ -35,7 +37,7 @@ def bare_loop(config: TrainConfig, data) -> float:
         for index in torch.randperm(n, generator=gen).split(config.batch_size):
             if len(index) < 2:
                 continue
-            loss = task_loss(model(data.train.x[index]), data.train.y[index])
+            loss = criterion(model(data.train.x[index]), data.train.y[index])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

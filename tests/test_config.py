@@ -46,7 +46,7 @@ def test_defaults_are_valid_and_resolve_names():
             r"'model': unknown model 'mpl'; did you mean 'mlp'.*allowed: cnn, gpt, harmonic-mlp",
         ),
         ({"data": "digit"}, r"unknown dataset 'digit'; did you mean 'digits'"),
-        ({"optimizer": "adamm"}, r"unknown optimizer 'adamm'.*adam, adamw, sgd"),
+        ({"optimizer": "adamm"}, r"unknown optimizer 'adamm'.*adam, adamw, langevin, sgd"),
         ({"scheduler": "cos"}, r"unknown scheduler 'cos'.*constant, cosine"),
         (
             {"model": "cnn", "data": "moons"},

@@ -1,4 +1,4 @@
-"""Ginzburg-Landau networks: the Landau layer."""
+"""Ginzburg-Landau networks: the Landau layer and the Ginzburg-Landau loss."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from overtone.layers import BETA_KINDS, POSITIONS, LandauLinear
+from overtone.losses import (
+    NORMALIZATIONS,
+    GinzburgLandauLoss,
+    build_loss,
+    central_difference,
+    list_losses,
+)
 
 F64 = torch.float64
 
@@ -61,7 +68,7 @@ def test_faithful_layer_is_the_published_one():
     # input 0 has position 0: at β ≈ 0 it barely reaches the output
     x = torch.zeros(1, 5)
     x[0, 0] = 1.0
-    assert float(layer(x).abs().max()) < 0.01 * float(layer.weight.abs().max())
+    assert float(layer(x).detach().abs().max()) < 0.01 * float(layer.weight.detach().abs().max())
 
 
 def test_beta_kinds_are_parameters_or_buffers():
@@ -101,3 +108,77 @@ def test_bad_arguments_raise(kwargs, match):
 def test_wrong_input_width_names_the_expected_size():
     with pytest.raises(ValueError, match="expects inputs with 4 features"):
         LandauLinear(4, 3)(torch.zeros(2, 5))
+
+
+# ---------------------------------------------------------------------- the loss
+
+
+def _recipe_loss(phi, y, alpha, gamma):
+    """The published loss, written inline (float64)."""
+    phin = phi / phi.abs().max(dim=1, keepdim=True).values
+    onehot = F.one_hot(y, phi.shape[1]).to(phi.dtype)
+    yn = onehot / onehot.abs().max(dim=1, keepdim=True).values
+    d = phin - yn
+    phix = (torch.roll(phin, -1, 0) - torch.roll(phin, 1, 0)) / 2
+    return torch.abs(torch.mean(alpha * d**2 - gamma * d**4 + 0.5 * phix**2))
+
+
+def test_faithful_loss_is_the_published_formula():
+    torch.manual_seed(0)
+    phi, y = torch.randn(16, 10, dtype=F64), torch.randint(0, 10, (16,))
+    for alpha, gamma in ((0.0035, 5.0), (0.0095, 6.5)):
+        ours = GinzburgLandauLoss.faithful(alpha, gamma)(phi, y)
+        torch.testing.assert_close(ours.double(), _recipe_loss(phi, y, alpha, gamma))
+
+
+def test_default_loss_is_a_bounded_free_energy_minimized_at_a_perfect_fit():
+    loss = GinzburgLandauLoss(normalize="maxabs")
+    y = torch.tensor([0, 2, 1, 2])
+    perfect = F.one_hot(y, 3).float() * 7.0
+    assert float(loss(perfect, y)) == 0.0
+    torch.manual_seed(0)
+    for _ in range(20):
+        assert float(loss(torch.randn(4, 3) * 5, y)) >= 0.0
+    # the published loss is not zero at the same perfect fit (the term along the batch) ...
+    assert float(GinzburgLandauLoss.faithful()(perfect, y)) == pytest.approx(0.5 * 1 / 12)
+    # ... and its negative quartic rewards large errors: d = -2 beats d = -0.2
+    recipe = GinzburgLandauLoss(0.0035, 5.0, quartic_sign=-1, normalize="maxabs")
+    far, near = torch.tensor([[-1.0, 1.0]]), torch.tensor([[0.8, 1.0]])
+    target = torch.tensor([0])
+    assert float(recipe(far, target)) < float(recipe(near, target))
+
+
+@pytest.mark.parametrize("normalize", NORMALIZATIONS)
+def test_all_zero_logit_rows_stay_finite(normalize):
+    logits = torch.zeros(3, 4, requires_grad=True)
+    loss = GinzburgLandauLoss(normalize=normalize)(logits, torch.tensor([0, 1, 2]))
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    faithful = GinzburgLandauLoss.faithful()(torch.zeros(3, 4), torch.tensor([0, 1, 2]))
+    assert torch.isnan(faithful)  # reproduced as published: max|φ| has no epsilon
+
+
+def test_spatial_term_is_open_or_periodic_along_a_real_dimension():
+    field = torch.arange(5.0)[None, :, None].expand(2, 5, 3)  # a ramp along dim 1
+    assert torch.equal(central_difference(field, 1, "open"), torch.ones(2, 3, 3))
+    periodic = central_difference(field, 1, "periodic")
+    assert periodic[0, :, 0].tolist() == [-1.5, 1.0, 1.0, 1.0, -1.5]  # wraps around
+
+
+def test_loss_by_name_and_bad_arguments():
+    assert "ginzburg_landau" in list_losses() and "cross_entropy" in list_losses()
+    loss = build_loss("ginzburg_landau", alpha=0.5, normalize="softmax")
+    assert isinstance(loss, GinzburgLandauLoss) and loss.alpha == 0.5
+    with pytest.raises(ValueError, match="has no option 'beta'"):
+        build_loss("ginzburg_landau", beta=1)
+    bad = [
+        ({"normalize": "sigmoid"}, "normalize must be one of"),
+        ({"quartic_sign": 2}, "quartic_sign must be"),
+        ({"alpha": -1.0}, "alpha must be a finite number >= 0"),
+        ({"spatial_boundary": "reflect"}, "spatial_boundary must be one of"),
+    ]
+    for kwargs, match in bad:
+        with pytest.raises(ValueError, match=match):
+            GinzburgLandauLoss(**kwargs)
+    with pytest.raises(ValueError, match="targets must have the logits' shape"):
+        GinzburgLandauLoss()(torch.zeros(4, 3), torch.zeros(3, dtype=torch.long))

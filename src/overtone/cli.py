@@ -22,6 +22,7 @@ TABLE_FLAGS = {
     "data_args": "--data-arg",
     "optim_args": "--optim-arg",
     "sched_args": "--sched-arg",
+    "loss_args": "--loss-arg",
 }
 
 
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
             "datasets",
             "activations",
             "optimizers",
+            "losses",
             "schedulers",
             "callbacks",
         ],
@@ -211,6 +213,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from overtone.activations import list_activations
     from overtone.callbacks import CALLBACKS, callback_options
     from overtone.data import DATASETS
+    from overtone.losses import LOSSES, loss_options
     from overtone.models import MODELS
     from overtone.optim import (
         list_optimizers,
@@ -238,6 +241,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         "activations": [(n, "", "") for n in list_activations()],
         "optimizers": [(n, "", opts(optimizer_options(n))) for n in list_optimizers()],
         "schedulers": [(n, "", opts(scheduler_options(n))) for n in list_schedulers()],
+        "losses": [
+            (n, _first_line(LOSSES.get(n).__doc__), opts(loss_options(n))) for n in LOSSES.names()
+        ],
         "callbacks": [
             (n, _first_line(CALLBACKS.get(n).__doc__), opts(callback_options(n)))
             for n in CALLBACKS.names()

@@ -67,6 +67,8 @@ class TrainConfig:
     data_args: dict = _opt({}, "dataset options, KEY=VALUE (overtone list datasets)")
     optim_args: dict = _opt({}, "optimizer options, KEY=VALUE (e.g. momentum=0.9)")
     sched_args: dict = _opt({}, "scheduler options, KEY=VALUE (e.g. warmup_epochs=1)")
+    loss: str = _opt("cross_entropy", "training loss (overtone list losses)")
+    loss_args: dict = _opt({}, "loss options, KEY=VALUE (e.g. alpha=0.5)")
     callbacks: dict = _opt({}, "callbacks by name, each with its options table")
 
     def __post_init__(self) -> None:
@@ -125,6 +127,7 @@ class TrainConfig:
     def _check_names(self) -> None:
         from overtone.callbacks import callback_options
         from overtone.data import DATASETS
+        from overtone.losses import LOSSES, loss_options
         from overtone.models import MODELS, check_model_accepts
         from overtone.optim import OPTIMIZERS, SCHEDULERS, optimizer_options, scheduler_options
 
@@ -134,6 +137,7 @@ class TrainConfig:
             ("data", DATASETS),
             ("optimizer", OPTIMIZERS),
             ("scheduler", SCHEDULERS),
+            ("loss", LOSSES),
         ):
             try:
                 specs[key] = table.get(getattr(self, key))
@@ -148,9 +152,10 @@ class TrainConfig:
             ("data_args", self.data, specs["data"].options()),
             ("optim_args", self.optimizer, optimizer_options(self.optimizer)),
             ("sched_args", self.scheduler, scheduler_options(self.scheduler)),
+            ("loss_args", self.loss, loss_options(self.loss)),
         ):
             # torch declares float options with int defaults (SGD's `momentum=0`)
-            ints_are_floats = key == "optim_args"
+            ints_are_floats = key in ("optim_args", "loss_args")
             check_table(key, owner, getattr(self, key), allowed, ints_are_floats)
         for name, options in self.callbacks.items():
             try:

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
@@ -40,6 +39,7 @@ from overtone.checkpoint import (
 )
 from overtone.config import ConfigError, TrainConfig, load_config
 from overtone.data import DatasetInfo, DatasetSplits, Split, get_dataset
+from overtone.losses import build_loss
 from overtone.models import get_model
 from overtone.optim import build_optimizer, build_scheduler, weight_decay_groups
 
@@ -137,11 +137,6 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over classes (or over every position, for language modelling)."""
-    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
-
-
 class _Reporter:
     """A rich progress bar in a terminal, one line per epoch otherwise, nothing when quiet."""
 
@@ -230,6 +225,8 @@ class Trainer:
         self.info = self.data.info
         with config_errors("model_args"):
             self.model = get_model(config.model, self.info, **config.model_args).to(self.device)
+        with config_errors("loss_args"):
+            self.criterion = build_loss(config.loss, **config.loss_args).to(self.device)
         with config_errors("optim_args"):
             self.optimizer = build_optimizer(
                 config.optimizer,
@@ -369,7 +366,7 @@ class Trainer:
             self.batch = (x, y)
             with self._autocast():
                 logits = self.model(x)
-            self.loss = task_loss(logits, y)
+            self.loss = self.criterion(logits, y)
             value = self.loss.item()
             if not np.isfinite(value):
                 raise NonFiniteLossError("loss", value, self.epoch, self.step, self._last_good())
@@ -406,7 +403,7 @@ class Trainer:
             y = split.y[start : start + self.config.eval_batch_size].to(self.device)
             with self._autocast():
                 logits = self.model(x)
-            loss_sum += float(task_loss(logits, y)) * len(y)
+            loss_sum += float(self.criterion(logits, y)) * len(y)
             examples += len(y)
             correct += int((logits.argmax(-1) == y).sum())
             count += y.numel()

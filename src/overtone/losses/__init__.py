@@ -1,0 +1,76 @@
+"""Training losses by name: ``cross_entropy`` (default) and ``ginzburg_landau``.
+
+A loss is an ``nn.Module`` called as ``loss(logits, targets)`` with logits ``(..., C)`` and
+integer targets ``(...)``; configs choose one with ``loss = "<name>"`` and its options with
+``[loss_args]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from overtone._registry import Registry, check_options, keyword_options
+from overtone.losses.ginzburg_landau import (
+    BOUNDARIES,
+    NORMALIZATIONS,
+    GinzburgLandauLoss,
+    central_difference,
+    normalize_logits,
+)
+
+
+class CrossEntropy(nn.Module):
+    """Cross-entropy over the last dimension (every position, for language modelling),
+    computed in float32."""
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        self.label_smoothing = label_smoothing
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        flat = logits.float().reshape(-1, logits.shape[-1])
+        return F.cross_entropy(flat, target.reshape(-1), label_smoothing=self.label_smoothing)
+
+
+LOSSES: Registry[type[nn.Module]] = Registry("loss")
+
+
+def register_loss(name: str, cls: type[nn.Module], *, overwrite: bool = False) -> None:
+    LOSSES.register(name, cls, overwrite=overwrite)
+
+
+def list_losses() -> list[str]:
+    return LOSSES.names()
+
+
+def loss_options(name: str) -> dict[str, Any]:
+    return keyword_options(LOSSES.get(name), keyword_only=False)
+
+
+def build_loss(name: str, **options: Any) -> nn.Module:
+    check_options("loss", name, options, loss_options(name))
+    return LOSSES.get(name)(**options)
+
+
+register_loss("cross_entropy", CrossEntropy)
+register_loss("ginzburg_landau", GinzburgLandauLoss)
+
+__all__ = [
+    "BOUNDARIES",
+    "LOSSES",
+    "NORMALIZATIONS",
+    "CrossEntropy",
+    "GinzburgLandauLoss",
+    "build_loss",
+    "central_difference",
+    "list_losses",
+    "loss_options",
+    "normalize_logits",
+    "register_loss",
+]
