@@ -11,7 +11,8 @@ and at the end of every epoch ``on_epoch_end(trainer, metrics)``, where a callba
 entries to ``metrics`` (they land in ``metrics.jsonl``). Frequency-aware gradient scaling
 belongs in ``after_backward``, pruning masks in ``after_optimizer_step``, the Allen-Cahn
 update in ``on_epoch_end``. A callback's ``state_dict()`` is saved in every checkpoint (under
-its ``name``) and handed back to ``load_state_dict`` on ``--resume``.
+its ``name``) and handed back to ``load_state_dict`` on ``--resume``. Parameters a callback
+updates itself are kept out of the optimizer through ``excluded_parameters(model)``.
 
 Callbacks that configs can switch on by name (``[callbacks.NAME]`` tables, ``--callback NAME``)
 are registered with plain ``register_callback(name, cls)`` lines next to their code; their
@@ -20,7 +21,10 @@ options are the keyword arguments of ``cls``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+from torch import nn
 
 from overtone._registry import Registry, check_options, keyword_options
 
@@ -34,6 +38,10 @@ class Callback:
     @property
     def name(self) -> str:
         return type(self).__name__
+
+    def excluded_parameters(self, model: nn.Module) -> Iterable[nn.Parameter]:
+        """Parameters the optimizer must not update (asked once, before it is built)."""
+        return ()
 
     def on_train_start(self, trainer: Trainer) -> None:
         """After set-up (and after a resume restored state), before the first batch."""

@@ -228,9 +228,14 @@ class Trainer:
         with config_errors("loss_args"):
             self.criterion = build_loss(config.loss, **config.loss_args).to(self.device)
         with config_errors("optim_args"):
+            excluded = {id(p) for cb in self.callbacks for p in cb.excluded_parameters(self.model)}
+            groups = [
+                {**group, "params": [p for p in group["params"] if id(p) not in excluded]}
+                for group in weight_decay_groups(self.model, config.weight_decay)
+            ]
             self.optimizer = build_optimizer(
                 config.optimizer,
-                weight_decay_groups(self.model, config.weight_decay),
+                [group for group in groups if group["params"]],
                 lr=config.lr,
                 weight_decay=config.weight_decay,
                 **config.optim_args,
