@@ -1,11 +1,20 @@
-"""Ginzburg-Landau networks: the Landau layer and the Ginzburg-Landau loss."""
+"""Ginzburg-Landau networks: the Landau layer, the loss, the network and its two recipes."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
+from overtone._io import read_jsonl
+from overtone.callbacks import Callback
+from overtone.cli import main
+from overtone.config import TrainConfig, load_config
+from overtone.data import get_dataset
 from overtone.layers import BETA_KINDS, POSITIONS, LandauLinear
 from overtone.losses import (
     NORMALIZATIONS,
@@ -14,6 +23,8 @@ from overtone.losses import (
     central_difference,
     list_losses,
 )
+from overtone.models import LANDAU_RECIPES, get_model
+from overtone.train import Trainer, resume, train
 
 F64 = torch.float64
 
@@ -182,3 +193,95 @@ def test_loss_by_name_and_bad_arguments():
             GinzburgLandauLoss(**kwargs)
     with pytest.raises(ValueError, match="targets must have the logits' shape"):
         GinzburgLandauLoss()(torch.zeros(4, 3), torch.zeros(3, dtype=torch.long))
+
+
+# ---------------------------------------------------------------------- the network and recipes
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "landau"
+
+
+@pytest.mark.parametrize("name", list(LANDAU_RECIPES))
+def test_example_configs_are_the_registered_recipes(name):
+    config = load_config(EXAMPLES / f"{name}.toml")
+    for key, value in LANDAU_RECIPES[name].items():
+        if key == "model_args":
+            assert config[key]["preset"] == value["preset"]
+        else:
+            assert config[key] == value, key
+    assert config["model"] == "landau-net"
+
+
+def test_presets_build_the_published_and_the_sound_network():
+    info = get_dataset("digits").info
+    blog = get_model("landau-net", info, preset="blog2024")
+    layers = [m for m in blog.modules() if isinstance(m, LandauLinear)]
+    assert [(m.in_features, m.out_features) for m in layers] == [(64, 156), (156, 10)]
+    assert all(m.bias is None and m.position_kind == "arange" for m in layers)
+    assert isinstance(blog.net[-1], torch.nn.RReLU)  # RReLU on the logits, as published
+    sound = get_model("landau-net", info, layers=1, beta_init=0.0)
+    (layer,) = [m for m in sound.modules() if isinstance(m, LandauLinear)]
+    assert layer.beta_kind == "buffer" and isinstance(sound.net[-1], LandauLinear)
+    x = torch.randn(5, 8, 8)
+    torch.testing.assert_close(sound(x), F.linear(x.flatten(1), layer.weight, layer.bias))
+    with pytest.raises(ValueError, match="preset must be one of"):
+        get_model("landau-net", info, preset="2024")
+    with pytest.raises(ValueError, match="layers must be 1 or 2"):
+        get_model("landau-net", info, layers=3)
+
+
+@pytest.mark.parametrize("name", list(LANDAU_RECIPES))
+def test_both_recipes_train_from_the_cli(name, tmp_path):
+    out = tmp_path / name
+    argv = ["train", "--config", str(EXAMPLES / f"{name}.toml"), "--data", "digits",
+            "--epochs", "2", "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    metrics = read_jsonl(out / "metrics.jsonl")
+    assert len(metrics) == 2 and "beta/net.1" in metrics[-1]
+    results = json.loads((out / "results.json").read_text())
+    assert results["final"]["test_acc"] > 0.3  # learns something in two epochs
+
+
+def test_beta_is_kept_out_of_the_optimizer_unless_the_recipe_says_otherwise(tmp_path):
+    def optimizer_params(recipe, **model_args):
+        config = TrainConfig.from_dict(
+            {
+                "model": "landau-net",
+                "data": "digits",
+                "out": str(tmp_path / recipe),
+                **LANDAU_RECIPES[recipe],
+            }
+        )
+        config = config.replace(model_args={**config.model_args, **model_args})
+        trainer = Trainer(config, progress=False)
+        betas = [m.beta for m in trainer.model.modules() if isinstance(m, LandauLinear)]
+        ids = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
+        return [id(b) in ids for b in betas]
+
+    assert optimizer_params("blog2024") == [True, True]  # the recipe trains β as well
+    assert optimizer_params("default", beta="parameter") == [False, False]
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashAt(Callback):
+    def after_optimizer_step(self, trainer):
+        if (trainer.epoch, trainer.step) == (3, 4):
+            raise _Crash
+
+
+def test_resume_of_the_sound_recipe_with_noise_continues_exactly(tmp_path):
+    """Langevin noise (T > 0), the Allen-Cahn β buffers and their gradients survive a crash."""
+    recipe = {**LANDAU_RECIPES["default"], "optim_args": {"damping": 0.1, "temperature": 1e-4}}
+    base = {"model": "landau-net", "data": "digits", "epochs": 3, "batch_size": 64, **recipe}
+    full = train(TrainConfig.from_dict({**base, "out": str(tmp_path / "full")}), progress=False)
+    with pytest.raises(_Crash):
+        train(TrainConfig.from_dict({**base, "out": str(tmp_path / "crashed")}),
+              callbacks=[_CrashAt()], progress=False)  # fmt: skip
+    resumed = resume(tmp_path / "crashed", progress=False)
+    assert resumed.final["test_acc"] == full.final["test_acc"]
+    a = load_file(str(tmp_path / "full" / "model.safetensors"))
+    b = load_file(str(tmp_path / "crashed" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["net.1.beta"], torch.tensor(1e-3))  # β did evolve

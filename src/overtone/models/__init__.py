@@ -17,6 +17,8 @@ from overtone.models._registry import (
 from overtone.models.cnn import SmallCNN, build_cnn
 from overtone.models.gpt import GPT, build_gpt
 from overtone.models.harmonic_mlp import HarmonicMLP, build_harmonic_mlp
+from overtone.models.landau_net import RECIPES as LANDAU_RECIPES
+from overtone.models.landau_net import LandauNet, build_landau_net
 from overtone.models.mlp import MLP, build_mlp
 
 _SMALL_MLP = {"widths": [64, 64], "batch_norm": False, "dropout": 0.0}
@@ -51,6 +53,14 @@ register_model(
     },
 )
 register_model(
+    "landau-net",
+    build_landau_net,
+    inputs=("vector", "image"),
+    description="Ginzburg-Landau network of Landau layers (preset default: sound; blog2024: "
+    "the published recipe, with examples/landau/blog2024.toml)",
+    demo={f"landau-{name}": recipe for name, recipe in LANDAU_RECIPES.items()},
+)
+register_model(
     "gpt",
     build_gpt,
     inputs=("tokens",),
@@ -59,14 +69,17 @@ register_model(
 
 __all__ = [
     "GPT",
+    "LANDAU_RECIPES",
     "MLP",
     "MODELS",
     "HarmonicMLP",
+    "LandauNet",
     "ModelSpec",
     "SmallCNN",
     "build_cnn",
     "build_gpt",
     "build_harmonic_mlp",
+    "build_landau_net",
     "build_mlp",
     "check_model_accepts",
     "get_model",

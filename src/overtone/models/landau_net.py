@@ -1,0 +1,135 @@
+"""``landau-net``: the Ginzburg-Landau network of Landau layers, in two presets.
+
+``flatten -> LandauLinear(in, hidden) -> BatchNorm1d -> act -> LandauLinear(hidden, classes)``
+(``layers=1``: one Landau layer from the inputs to the logits).
+
+- ``preset="default"`` (sound): Landau layers with a bias, unit positions and a ``β`` buffer
+  (exactly ``nn.Linear`` at ``β = 0``), Mish, no activation on the logits.
+- ``preset="blog2024"`` (the published ExperimentalNet): :meth:`LandauLinear.faithful` layers
+  (no bias, ``a = arange``, trained scalar ``β``), RReLU, and RReLU on the logits too.
+
+Options left at ``None`` take the preset's value. The rest of each recipe (loss, optimizer,
+Allen-Cahn callback) is a training config, :data:`RECIPES` (config overrides; the same as
+``examples/landau/default.toml`` and ``examples/landau/blog2024.toml``).
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+import torch
+from torch import nn
+
+from overtone.activations import get_activation
+from overtone.data import DatasetInfo
+from overtone.layers import LandauLinear
+
+PRESETS = {
+    "default": {"position": "unit", "beta": "buffer", "bias": True, "activation": "mish",
+                "logit_activation": False},
+    "blog2024": {"position": "arange", "beta": "parameter", "bias": False,
+                 "activation": "rrelu", "logit_activation": True},
+}  # fmt: skip
+
+RECIPES = {
+    "default": {
+        "model_args": {"preset": "default"},
+        "loss": "ginzburg_landau",
+        "loss_args": {"alpha": 1.0, "gamma": 1.0, "normalize": "tanh"},
+        "optimizer": "langevin",
+        "lr": 0.05,
+        "scheduler": "cosine",
+        "optim_args": {"damping": 0.1, "temperature": 0.0},
+        "callbacks": {"allen-cahn": {"dt": 0.001, "kappa": 0.01, "diffusion": 1.0,
+                                     "force": "grad"}},
+    },
+    "blog2024": {
+        "model_args": {"preset": "blog2024"},
+        "loss": "ginzburg_landau",
+        "loss_args": {"alpha": 0.0095, "gamma": 6.5, "quartic_sign": -1, "absolute": True,
+                      "normalize": "maxabs", "eps": 0.0, "spatial_dim": 0,
+                      "spatial_boundary": "periodic"},
+        "optimizer": "langevin",
+        "lr": 0.01,
+        "scheduler": "constant",
+        "optim_args": {"damping": 0.001, "temperature": 0.008},
+        "callbacks": {"allen-cahn": {"faithful": True}},
+    },
+}  # fmt: skip
+
+
+class LandauNet(nn.Module):
+    """Landau layers with batch norm and an activation between them (module docstring)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        layers: int = 2,
+        hidden: int = 156,
+        activation: str = "mish",
+        logit_activation: bool = False,
+        batch_norm: bool = True,
+        **landau: object,
+    ) -> None:
+        super().__init__()
+        if layers not in (1, 2):
+            raise ValueError(f"layers must be 1 or 2, got {layers!r}")
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
+        act = get_activation(activation)
+        modules: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        if layers == 2:
+            modules.append(LandauLinear(in_features, hidden, **landau))
+            if batch_norm:
+                modules.append(nn.BatchNorm1d(hidden))
+            modules.append(act())
+            width = hidden
+        modules.append(LandauLinear(width, num_classes, **landau))
+        if logit_activation:
+            modules.append(act())
+        self.net = nn.Sequential(*modules)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def build_landau_net(
+    info: DatasetInfo,
+    *,
+    preset: str = "default",
+    layers: int = 2,
+    hidden: int = 156,
+    activation: str | None = None,
+    logit_activation: bool | None = None,
+    batch_norm: bool = True,
+    position: str | None = None,
+    beta: str | None = None,
+    bias: bool | None = None,
+    beta_init: float = 1e-3,
+    rapidity_gain: float = 5.0,
+    beta_clamp: float | None = None,
+) -> LandauNet:
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
+    chosen = dict(PRESETS[preset])
+    given = {"position": position, "beta": beta, "bias": bias, "activation": activation,
+             "logit_activation": logit_activation}  # fmt: skip
+    chosen.update({k: v for k, v in given.items() if v is not None})
+    return LandauNet(
+        prod(info.input_shape),
+        info.num_classes,
+        layers=layers,
+        hidden=hidden,
+        activation=chosen["activation"],
+        logit_activation=chosen["logit_activation"],
+        batch_norm=batch_norm,
+        position=chosen["position"],
+        beta=chosen["beta"],
+        bias=chosen["bias"],
+        beta_init=beta_init,
+        rapidity_gain=rapidity_gain,
+        beta_clamp=beta_clamp,
+    )
