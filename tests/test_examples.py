@@ -68,11 +68,3 @@ def test_basis_comparison_runs_and_tabulates_against_gelu(tmp_path, capsys, monk
     assert rows[0].split("|")[5].strip() == "-" and rows[1].split("|")[5].strip() != "-"
     assert compare.main(argv) == 0  # finished runs are skipped, not retrained
     assert "overtone train" not in capsys.readouterr().out
-
-
-def test_welch_t():
-    welch_t = _basis_compare().welch_t
-    assert welch_t([1.0], [2.0, 3.0]) is None
-    # means 2 and 5, variances 1 and 1, n = 3 each: t = -3 / sqrt(2/3)
-    assert welch_t([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(-3 / (2 / 3) ** 0.5)
-    assert welch_t([1.0, 1.0], [1.0, 1.0]) == 0.0

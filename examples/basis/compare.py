@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ import torch
 
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
+from overtone.stats import format_mean_std, welch_t
 from overtone.train import train
 
 ACTIVATIONS = ("gelu", "hermite", "fourier", "tropical", "tropical_rational")
@@ -138,20 +138,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _mean_std(values: list[float], digits: int = 4) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.{digits}f} ± {std:.{digits}f}"
-
-
-def welch_t(a: list[float], b: list[float]) -> float | None:
-    """Welch's t statistic of ``mean(a) - mean(b)`` (``None`` below two samples each)."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
-    diff = statistics.fmean(a) - statistics.fmean(b)
-    return diff / se if se > 0 else math.copysign(math.inf, diff) if diff else 0.0
-
-
 def summary_table(rows, seeds: int) -> str:
     """Mean ± std over seeds; Welch's t of the test loss against GELU (negative: lower)."""
     lines = [
@@ -168,10 +154,10 @@ def summary_table(rows, seeds: int) -> str:
             if activation != "gelu":
                 t = welch_t([f["test_loss"] for f in finals], [f["test_loss"] for f in gelu[task]])
         lines.append(
-            f"| {task} | {activation} | {_mean_std([f['val_loss'] for f in finals])} | "
-            f"{_mean_std([f['test_loss'] for f in finals])} | "
+            f"| {task} | {activation} | {format_mean_std([f['val_loss'] for f in finals])} | "
+            f"{format_mean_std([f['test_loss'] for f in finals])} | "
             f"{'-' if t is None else f'{t:+.1f}'} | "
-            f"{_mean_std([f['test_acc'] for f in finals])} | {seconds:.0f} | {ratio} |"
+            f"{format_mean_std([f['test_acc'] for f in finals])} | {seconds:.0f} | {ratio} |"
         )
     return "\n".join(lines)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from overtone._io import atomic_write_text
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.models import MODELS
+from overtone.stats import mean_std
 from overtone.train import train
 from overtone.viz import plot_decision_boundaries, plot_learning_curves
 
@@ -41,10 +41,6 @@ def demo_variants(input_kind: str) -> list[tuple[str, str, dict[str, Any]]]:
         if MODELS.get(name).accepts(input_kind)
         for label, options in MODELS.get(name).demo.items()
     ]
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def run_demo(
@@ -88,7 +84,7 @@ def run_demo(
             boundary_models[label] = results[0].model
             row = {"data": data_name, "model": label, "seeds": seeds}
             for key in ("val_acc", "test_acc", "train_time_s"):
-                row[key], row[key + "_std"] = _mean_std([r.final[key] for r in results])
+                row[key], row[key + "_std"] = mean_std([r.final[key] for r in results])
             rows.append(row)
         plot_learning_curves(curves, out / f"curves_{data_name}.png", f"{data_name}: {seeds} seeds")
         if data.info.input_kind == "vector" and data.info.input_shape == (2,):
