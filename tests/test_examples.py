@@ -68,3 +68,17 @@ def test_basis_comparison_runs_and_tabulates_against_gelu(tmp_path, capsys, monk
     assert rows[0].split("|")[5].strip() == "-" and rows[1].split("|")[5].strip() != "-"
     assert compare.main(argv) == 0  # finished runs are skipped, not retrained
     assert "overtone train" not in capsys.readouterr().out
+
+
+def test_landau_comparison_runs_tabulates_and_plots(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("landau_compare",
+                                                  EXAMPLES / "landau" / "compare.py")  # fmt: skip
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    argv = ["--datasets", "moons", "--seeds", "2", "--epochs", "1", "--out", str(tmp_path)]
+    assert compare.main(argv) == 0
+    summary = (tmp_path / "summary.md").read_text()
+    rows = [line.split("|") for line in summary.splitlines() if line.startswith("| moons")]
+    assert [r[2].strip() for r in rows] == ["blog2024", "default", "mlp"]
+    assert rows[2][4].strip() == "-" and rows[0][4].strip() != "-"  # t against the MLP
+    assert (tmp_path / "boundaries_moons.png").stat().st_size > 10_000

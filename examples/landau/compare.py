@@ -1,0 +1,131 @@
+"""Ginzburg-Landau networks: the published recipe, the sound default and an MLP, side by side.
+
+Per dataset and seed, three ordinary ``overtone train`` runs:
+
+- ``blog2024``: the published recipe (``examples/landau/blog2024.toml``: Landau layers with
+  ``a = arange`` and a trained ``β``, the Ginzburg-Landau loss with a negative quartic, Langevin
+  at T = 0.008, the Allen-Cahn update of ``β``);
+- ``default``: the sound version (``examples/landau/default.toml``);
+- ``mlp``: ``mlp`` with the same widths (hidden 156, batch norm, Mish), cross-entropy, Adam.
+
+All runs use batch 64 and ``--epochs`` epochs (the recipe trained for 100). Finished runs are
+skipped when the script is run again. Prints and writes ``<out>/summary.md`` (test accuracy
+mean ± std over seeds, Welch's t against the MLP) and, for the 2-D sets, decision boundaries
+of the seed-0 models::
+
+    OVERTONE_DATA=../shared/data python examples/landau/compare.py --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from overtone.config import TrainConfig
+from overtone.data import get_dataset
+from overtone.models import LANDAU_RECIPES, get_model
+from overtone.stats import format_mean_std, welch_t
+from overtone.train import train
+from overtone.viz import plot_decision_boundaries
+
+DATASETS: dict[str, dict[str, Any]] = {
+    "mnist-t10k": {},
+    "digits": {},
+    "moons": {"n_samples": 1000, "noise": 0.2},
+    "circles": {"n_samples": 1000, "noise": 0.1, "factor": 0.5},
+    "classification": {"n_samples": 1000, "n_features": 2, "n_informative": 2, "n_classes": 2},
+}
+MLP = {
+    "model": "mlp",
+    "model_args": {"widths": [156], "activation": "mish", "batch_norm": True, "dropout": 0.0},
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "scheduler": "cosine",
+}
+VARIANTS = {
+    "blog2024": {"model": "landau-net", **LANDAU_RECIPES["blog2024"]},
+    "default": {"model": "landau-net", **LANDAU_RECIPES["default"]},
+    "mlp": MLP,
+}
+
+
+def run_config(variant: str, data: str, seed: int, epochs: int, out: Path) -> dict[str, Any]:
+    values = json.loads(json.dumps(VARIANTS[variant]))  # a deep copy
+    values.update(data=data, data_args=DATASETS[data], seed=seed, epochs=epochs, batch_size=64,
+                  out=str(out))  # fmt: skip
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--out", default="runs/landau-compare")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for kind, chosen, allowed in (("datasets", datasets, DATASETS), ("variants", variants,
+                                                                      VARIANTS)):  # fmt: skip
+        bad = [c for c in chosen if c not in allowed]
+        if bad:
+            parser.error(f"unknown {kind} {bad}; allowed: {', '.join(allowed)}")
+    out = Path(args.out)
+    lines = [
+        f"| data | variant | test acc ({args.seeds} seeds) | t vs mlp | train s / run |",
+        "|---|---|---|---|---|",
+    ]
+    for data_name in datasets:
+        data = get_dataset(data_name, **DATASETS[data_name])
+        finals: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+        for seed in range(args.seeds):
+            for variant in variants:
+                run_dir = out / data_name / f"{variant}-seed{seed}"
+                results = run_dir / "results.json"
+                if not results.exists():
+                    values = run_config(variant, data_name, seed, args.epochs, run_dir)
+                    train(TrainConfig.from_dict(values), data=data, progress=False)
+                final = json.loads(results.read_text())["final"]
+                finals[variant].append(final)
+                took = f"{final['test_acc']:.4f} ({final['train_time_s']:.1f}s)"
+                print(f"  {data_name:14s} {variant:9s} seed {seed}: test acc {took}", flush=True)
+        for variant in variants:
+            accs = [f["test_acc"] for f in finals[variant]]
+            t = None
+            if variant != "mlp" and "mlp" in finals:
+                t = welch_t(accs, [f["test_acc"] for f in finals["mlp"]])
+            seconds = sum(f["train_time_s"] for f in finals[variant]) / len(accs)
+            lines.append(f"| {data_name} | {variant} | {format_mean_std(accs)} | "
+                         f"{'-' if t is None else f'{t:+.1f}'} | {seconds:.1f} |")  # fmt: skip
+        if data.info.input_shape == (2,):
+            models = {}
+            for variant in variants:
+                config = TrainConfig.from_dict(
+                    run_config(variant, data_name, 0, args.epochs, out / data_name / "unused")
+                )
+                model = get_model(config.model, data.info, **config.model_args)
+                weights = load_file(str(out / data_name / f"{variant}-seed0" / "model.safetensors"))
+                model.load_state_dict(weights)
+                models[variant] = model
+            plot_decision_boundaries(models, data.test, out / f"boundaries_{data_name}.png",
+                                     f"{data_name}: seed 0, test points")  # fmt: skip
+    table = "\n".join(lines)
+    print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.md").write_text(f"{time.strftime('%Y-%m-%d %H:%M')}\n\n{table}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
