@@ -75,7 +75,8 @@ def test_landau_comparison_runs_tabulates_and_plots(tmp_path, capsys):
                                                   EXAMPLES / "landau" / "compare.py")  # fmt: skip
     compare = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(compare)
-    argv = ["--datasets", "moons", "--seeds", "2", "--epochs", "1", "--out", str(tmp_path)]
+    argv = ["--datasets", "moons", "--variants", "blog2024,default,mlp", "--seeds", "2",
+            "--epochs", "1", "--out", str(tmp_path)]  # fmt: skip
     assert compare.main(argv) == 0
     summary = (tmp_path / "summary.md").read_text()
     rows = [line.split("|") for line in summary.splitlines() if line.startswith("| moons")]

@@ -4,7 +4,8 @@ Per dataset and seed, three ordinary ``overtone train`` runs:
 
 - ``blog2024``: the published recipe (``examples/landau/blog2024.toml``: Landau layers with
   ``a = arange`` and a trained ``β``, the Ginzburg-Landau loss with a negative quartic, Langevin
-  at T = 0.008, the Allen-Cahn update of ``β``);
+  at T = 0.008, the Allen-Cahn update of ``β``); ``blog2024-1layer`` its one-layer variant and
+  ``blog2024-T0`` the same at temperature 0;
 - ``default``: the sound version (``examples/landau/default.toml``);
 - ``mlp``: ``mlp`` with the same widths (hidden 156, batch norm, Mish), cross-entropy, Adam.
 
@@ -49,8 +50,11 @@ MLP = {
     "lr": 1e-3,
     "scheduler": "cosine",
 }
+BLOG = {"model": "landau-net", **LANDAU_RECIPES["blog2024"]}
 VARIANTS = {
-    "blog2024": {"model": "landau-net", **LANDAU_RECIPES["blog2024"]},
+    "blog2024": BLOG,
+    "blog2024-1layer": {**BLOG, "model_args": {"preset": "blog2024", "layers": 1}},
+    "blog2024-T0": {**BLOG, "optim_args": {"damping": 0.001, "temperature": 0.0}},
     "default": {"model": "landau-net", **LANDAU_RECIPES["default"]},
     "mlp": MLP,
 }
