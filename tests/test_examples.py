@@ -70,7 +70,7 @@ def test_basis_comparison_runs_and_tabulates_against_gelu(tmp_path, capsys, monk
     assert "overtone train" not in capsys.readouterr().out
 
 
-def test_landau_comparison_runs_tabulates_and_plots(tmp_path, capsys):
+def test_landau_comparison_runs_tabulates_and_plots(tmp_path, capsys, monkeypatch):
     spec = importlib.util.spec_from_file_location("landau_compare",
                                                   EXAMPLES / "landau" / "compare.py")  # fmt: skip
     compare = importlib.util.module_from_spec(spec)
@@ -81,5 +81,17 @@ def test_landau_comparison_runs_tabulates_and_plots(tmp_path, capsys):
     summary = (tmp_path / "summary.md").read_text()
     rows = [line.split("|") for line in summary.splitlines() if line.startswith("| moons")]
     assert [r[2].strip() for r in rows] == ["blog2024", "default", "mlp"]
-    assert rows[2][4].strip() == "-" and rows[0][4].strip() != "-"  # t against the MLP
+    assert rows[2][5].strip() == "-" and rows[0][5].strip() != "-"  # t against the MLP
     assert (tmp_path / "boundaries_moons.png").stat().st_size > 10_000
+
+    def diverge(config, **kwargs):  # a run stopped by a NaN loss is counted, not fatal
+        raise compare.NonFiniteLossError("loss", float("nan"), 1, 3, "none")
+
+    monkeypatch.setattr(compare, "train", diverge)
+    argv = ["--datasets", "circles", "--variants", "blog2024", "--seeds", "2", "--epochs", "1",
+            "--out", str(tmp_path / "nan")]  # fmt: skip
+    assert compare.main(argv) == 0
+    row = next(x for x in (tmp_path / "nan" / "summary.md").read_text().splitlines() if "|" in x
+               and "circles" in x).split("|")  # fmt: skip
+    assert row[3].strip() == "-" and row[4].strip() == "2"
+    assert (tmp_path / "nan" / "circles" / "blog2024-seed0" / "diverged.txt").exists()

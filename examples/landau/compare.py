@@ -10,8 +10,9 @@ Per dataset and seed, three ordinary ``overtone train`` runs:
 - ``mlp``: ``mlp`` with the same widths (hidden 156, batch norm, Mish), cross-entropy, Adam.
 
 All runs use batch 64 and ``--epochs`` epochs (the recipe trained for 100). Finished runs are
-skipped when the script is run again. Prints and writes ``<out>/summary.md`` (test accuracy
-mean ± std over seeds, Welch's t against the MLP) and, for the 2-D sets, decision boundaries
+skipped when the script is run again; runs stopped by a NaN or infinite loss count as
+diverged. Prints and writes ``<out>/summary.md`` (test accuracy mean ± std over the finished
+seeds, the number diverged, Welch's t against the MLP) and, for the 2-D sets, decision boundaries
 of the seed-0 models::
 
     OVERTONE_DATA=../shared/data python examples/landau/compare.py --seeds 3
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,7 +35,7 @@ from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.models import LANDAU_RECIPES, get_model
 from overtone.stats import format_mean_std, welch_t
-from overtone.train import train
+from overtone.train import NonFiniteLossError, train
 from overtone.viz import plot_decision_boundaries
 
 DATASETS: dict[str, dict[str, Any]] = {
@@ -67,6 +69,24 @@ def run_config(variant: str, data: str, seed: int, epochs: int, out: Path) -> di
     return values
 
 
+def run_once(values: dict[str, Any], data) -> dict[str, Any] | None:
+    """The run's final metrics (trained now unless already finished); ``None`` if it diverged
+    (a NaN or infinite loss stopped it: recorded in ``diverged.txt``)."""
+    run_dir = Path(values["out"])
+    results, marker = run_dir / "results.json", run_dir / "diverged.txt"
+    if marker.exists():
+        return None
+    if not results.exists():
+        shutil.rmtree(run_dir, ignore_errors=True)  # a partial run starts afresh
+        try:
+            train(TrainConfig.from_dict(values), data=data, progress=False)
+        except NonFiniteLossError as err:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            marker.write_text(f"{err}\n")
+            return None
+    return json.loads(results.read_text())["final"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
@@ -87,34 +107,40 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown {kind} {bad}; allowed: {', '.join(allowed)}")
     out = Path(args.out)
     lines = [
-        f"| data | variant | test acc ({args.seeds} seeds) | t vs mlp | train s / run |",
-        "|---|---|---|---|---|",
+        f"| data | variant | test acc (finished of {args.seeds} seeds) | diverged | t vs mlp | "
+        "train s / run |",
+        "|---|---|---|---|---|---|",
     ]
     for data_name in datasets:
         data = get_dataset(data_name, **DATASETS[data_name])
         finals: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+        diverged: dict[str, int] = dict.fromkeys(variants, 0)
         for seed in range(args.seeds):
             for variant in variants:
                 run_dir = out / data_name / f"{variant}-seed{seed}"
-                results = run_dir / "results.json"
-                if not results.exists():
-                    values = run_config(variant, data_name, seed, args.epochs, run_dir)
-                    train(TrainConfig.from_dict(values), data=data, progress=False)
-                final = json.loads(results.read_text())["final"]
+                final = run_once(run_config(variant, data_name, seed, args.epochs, run_dir), data)
+                if final is None:
+                    diverged[variant] += 1
+                    print(f"  {data_name:14s} {variant:15s} seed {seed}: diverged", flush=True)
+                    continue
                 finals[variant].append(final)
                 took = f"{final['test_acc']:.4f} ({final['train_time_s']:.1f}s)"
-                print(f"  {data_name:14s} {variant:9s} seed {seed}: test acc {took}", flush=True)
+                print(f"  {data_name:14s} {variant:15s} seed {seed}: test acc {took}", flush=True)
         for variant in variants:
             accs = [f["test_acc"] for f in finals[variant]]
             t = None
-            if variant != "mlp" and "mlp" in finals:
+            if variant != "mlp" and finals.get("mlp"):
                 t = welch_t(accs, [f["test_acc"] for f in finals["mlp"]])
-            seconds = sum(f["train_time_s"] for f in finals[variant]) / len(accs)
-            lines.append(f"| {data_name} | {variant} | {format_mean_std(accs)} | "
-                         f"{'-' if t is None else f'{t:+.1f}'} | {seconds:.1f} |")  # fmt: skip
+            seconds = [f["train_time_s"] for f in finals[variant]]
+            shown = format_mean_std(accs) if accs else "-"
+            took = f"{sum(seconds) / len(seconds):.1f}" if seconds else "-"
+            lines.append(f"| {data_name} | {variant} | {shown} | {diverged[variant]} | "
+                         f"{'-' if t is None else f'{t:+.1f}'} | {took} |")  # fmt: skip
+        models = {}
         if data.info.input_shape == (2,):
-            models = {}
             for variant in variants:
+                if (out / data_name / f"{variant}-seed0" / "diverged.txt").exists():
+                    continue
                 config = TrainConfig.from_dict(
                     run_config(variant, data_name, 0, args.epochs, out / data_name / "unused")
                 )
@@ -122,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 weights = load_file(str(out / data_name / f"{variant}-seed0" / "model.safetensors"))
                 model.load_state_dict(weights)
                 models[variant] = model
+        if models:
             plot_decision_boundaries(models, data.test, out / f"boundaries_{data_name}.png",
                                      f"{data_name}: seed 0, test points")  # fmt: skip
     table = "\n".join(lines)
