@@ -9,9 +9,11 @@ where ``φx`` is the central difference of ``φn`` along ``spatial_dim``,
 wrap-around) or with ``roll`` (``"periodic"``).
 
 The default (``s = +1``, no spatial term) is a true Ginzburg-Landau free energy: bounded below
-and minimized exactly at ``d = 0``. Normalizations (``normalize``): ``"tanh"`` (``φn = tanh φ``,
-default), ``"softmax"`` (``φn = softmax φ``) and ``"maxabs"`` (``φn = φ / (max|φ| + eps)`` per
-row). ``absolute=True`` takes ``|L|``.
+and minimized exactly at ``d = 0``. Normalizations (``normalize``): ``"softmax"`` (``φn =
+softmax φ``, default), ``"tanh"`` (``φn = tanh φ``: each logit saturates on its own, and a wrong
+logit driven to +∞ has a vanishing gradient; on ``circles`` training stalls at ~52-69%
+where softmax reaches 100%) and ``"maxabs"`` (``φn = φ / (max|φ| + eps)`` per row).
+``absolute=True`` takes ``|L|``.
 
 :meth:`GinzburgLandauLoss.faithful` is the published loss: ``maxabs`` without an epsilon (an
 all-zero logit row gives NaN), a *negative* quartic (``s = -1``: inside ``|mean(..)|`` it
@@ -28,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NORMALIZATIONS = ("tanh", "softmax", "maxabs")
+NORMALIZATIONS = ("softmax", "tanh", "maxabs")
 BOUNDARIES = ("open", "periodic")
 
 
@@ -68,7 +70,7 @@ class GinzburgLandauLoss(nn.Module):
         gamma: float = 1.0,
         quartic_sign: int = 1,
         absolute: bool = False,
-        normalize: str = "tanh",
+        normalize: str = "softmax",
         eps: float = 1e-8,
         spatial_dim: int | None = None,
         spatial_weight: float = 0.5,

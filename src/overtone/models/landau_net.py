@@ -35,7 +35,7 @@ RECIPES = {
     "default": {
         "model_args": {"preset": "default"},
         "loss": "ginzburg_landau",
-        "loss_args": {"alpha": 1.0, "gamma": 1.0, "normalize": "tanh"},
+        "loss_args": {"alpha": 1.0, "gamma": 1.0, "normalize": "softmax"},
         "optimizer": "langevin",
         "lr": 0.05,
         "scheduler": "cosine",
