@@ -217,10 +217,12 @@ def test_presets_build_the_published_and_the_sound_network():
     layers = [m for m in blog.modules() if isinstance(m, LandauLinear)]
     assert [(m.in_features, m.out_features) for m in layers] == [(64, 156), (156, 10)]
     assert all(m.bias is None and m.position_kind == "arange" for m in layers)
+    assert all(m.rapidity_gain == 5.0 for m in layers)
     assert isinstance(blog.net[-1], torch.nn.RReLU)  # RReLU on the logits, as published
     sound = get_model("landau-net", info, layers=1, beta_init=0.0)
     (layer,) = [m for m in sound.modules() if isinstance(m, LandauLinear)]
     assert layer.beta_kind == "buffer" and isinstance(sound.net[-1], LandauLinear)
+    assert layer.rapidity_gain == 1.0
     x = torch.randn(5, 8, 8)
     torch.testing.assert_close(sound(x), F.linear(x.flatten(1), layer.weight, layer.bias))
     with pytest.raises(ValueError, match="preset must be one of"):

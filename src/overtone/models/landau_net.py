@@ -4,7 +4,10 @@
 (``layers=1``: one Landau layer from the inputs to the logits).
 
 - ``preset="default"`` (sound): Landau layers with a bias, unit positions and a ``β`` buffer
-  (exactly ``nn.Linear`` at ``β = 0``), Mish, no activation on the logits.
+  (exactly ``nn.Linear`` at ``β = 0``), rapidity gain 1, Mish, no activation on the logits.
+  (The Allen-Cahn double well drives ``β`` to its phase ``±1`` within ~50 epochs of MNIST; at
+  the recipe's gain 5 that multiplies the logits by ``cosh 5 + sinh 5 ≈ 148`` and test accuracy
+  drops as it happens; at gain 1 the boost is ``e ≈ 2.7``: docs/benchmarks.md.)
 - ``preset="blog2024"`` (the published ExperimentalNet): :meth:`LandauLinear.faithful` layers
   (no bias, ``a = arange``, trained scalar ``β``), RReLU, and RReLU on the logits too.
 
@@ -26,9 +29,9 @@ from overtone.layers import LandauLinear
 
 PRESETS = {
     "default": {"position": "unit", "beta": "buffer", "bias": True, "activation": "mish",
-                "logit_activation": False},
+                "logit_activation": False, "rapidity_gain": 1.0},
     "blog2024": {"position": "arange", "beta": "parameter", "bias": False,
-                 "activation": "rrelu", "logit_activation": True},
+                 "activation": "rrelu", "logit_activation": True, "rapidity_gain": 5.0},
 }  # fmt: skip
 
 RECIPES = {
@@ -109,14 +112,14 @@ def build_landau_net(
     beta: str | None = None,
     bias: bool | None = None,
     beta_init: float = 1e-3,
-    rapidity_gain: float = 5.0,
+    rapidity_gain: float | None = None,
     beta_clamp: float | None = None,
 ) -> LandauNet:
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
     chosen = dict(PRESETS[preset])
     given = {"position": position, "beta": beta, "bias": bias, "activation": activation,
-             "logit_activation": logit_activation}  # fmt: skip
+             "logit_activation": logit_activation, "rapidity_gain": rapidity_gain}  # fmt: skip
     chosen.update({k: v for k, v in given.items() if v is not None})
     return LandauNet(
         prod(info.input_shape),
@@ -130,6 +133,6 @@ def build_landau_net(
         beta=chosen["beta"],
         bias=chosen["bias"],
         beta_init=beta_init,
-        rapidity_gain=rapidity_gain,
+        rapidity_gain=chosen["rapidity_gain"],
         beta_clamp=beta_clamp,
     )
