@@ -20,6 +20,7 @@ Prints time / eager GELU and the bytes saved for backward per input element, the
 tropical <= 1.2x, Fourier <= 2.5x, >= 40x faster than torchortho, <= 4 bytes/element saved.
 
     .venv/bin/python benchmarks/activations.py [--threads 1] [--rounds 9] [--degrees 4,8]
+        [--steady-allocator]
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import compare, forward_backward, saved_bytes
+from _timing import compare, forward_backward, saved_bytes, steady_allocator
 
 from overtone._kernels import kernel_backend, set_kernel_backend
 from overtone.activations import (
@@ -149,11 +150,18 @@ def main() -> None:
     parser.add_argument("--degrees", default="4,8")
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--shape", default="4096,1024")
+    parser.add_argument(
+        "--steady-allocator", action="store_true", help="keep freed memory (see _timing.py)"
+    )
     args = parser.parse_args()
+    steady = args.steady_allocator and steady_allocator()
     torch.set_num_threads(args.threads)
     shape = tuple(int(s) for s in args.shape.split(","))
     x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
-    print(f"torch {torch.__version__}, cpu, {torch.get_num_threads()} thread(s), input {shape}")
+    print(
+        f"torch {torch.__version__}, cpu, {torch.get_num_threads()} thread(s), input {shape}, "
+        f"steady allocator: {steady}"
+    )
     relu = compare({"GELU": forward_backward(F.gelu, x), "ReLU": forward_backward(F.relu, x)},
                    args.rounds, x.device)  # fmt: skip
     print(f"GELU {relu['GELU'] * 1e3:.2f} ms, ReLU {relu['ReLU'] / relu['GELU']:.2f}x GELU "
