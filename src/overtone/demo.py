@@ -23,7 +23,7 @@ from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.models import MODELS
 from overtone.stats import mean_std
-from overtone.train import train
+from overtone.train import NonFiniteLossError, train
 from overtone.viz import plot_decision_boundaries, plot_learning_curves
 
 # dataset -> (dataset options, shared training settings)
@@ -60,7 +60,7 @@ def run_demo(
         curves: dict[str, list[list[dict[str, Any]]]] = {}
         boundary_models = {}
         for label, model, overrides in demo_variants(data.info.input_kind):
-            results = []
+            results, diverged = [], 0
             for seed in range(seeds):
                 run_dir = out / "runs" / f"{data_name}-{label}-seed{seed}"
                 shutil.rmtree(run_dir, ignore_errors=True)  # the demo always starts afresh
@@ -72,7 +72,14 @@ def run_demo(
                     out=str(run_dir),
                     **{**settings, **overrides, **({"epochs": epochs} if epochs else {})},
                 )
-                result = train(config, data=data, progress=False)
+                try:
+                    result = train(config, data=data, progress=False)
+                except NonFiniteLossError as err:  # e.g. the published Landau recipe
+                    diverged += 1
+                    if progress:
+                        console.print(f"  {data_name:8s} {label:10s} seed {seed}: diverged "
+                                      f"({str(err).split(';')[0]})", highlight=False)  # fmt: skip
+                    continue
                 results.append(result)
                 if progress:
                     console.print(
@@ -80,14 +87,15 @@ def run_demo(
                         f"{result.final['test_acc']:.4f} ({result.final['train_time_s']:.1f}s)",
                         highlight=False,
                     )
-            curves[label] = [r.history for r in results]
-            boundary_models[label] = results[0].model
-            row = {"data": data_name, "model": label, "seeds": seeds}
-            for key in ("val_acc", "test_acc", "train_time_s"):
-                row[key], row[key + "_std"] = mean_std([r.final[key] for r in results])
+            row = {"data": data_name, "model": label, "seeds": seeds, "diverged": diverged}
+            if results:
+                curves[label] = [r.history for r in results]
+                boundary_models[label] = results[0].model
+                for key in ("val_acc", "test_acc", "train_time_s"):
+                    row[key], row[key + "_std"] = mean_std([r.final[key] for r in results])
             rows.append(row)
         plot_learning_curves(curves, out / f"curves_{data_name}.png", f"{data_name}: {seeds} seeds")
-        if data.info.input_kind == "vector" and data.info.input_shape == (2,):
+        if boundary_models and data.info.input_shape == (2,):
             plot_decision_boundaries(
                 boundary_models,
                 data.test,
@@ -99,23 +107,31 @@ def run_demo(
 
 
 def _report(rows: list[dict[str, Any]], out: Path, console: Console, seconds: float) -> None:
+    # compact cells so that an 80-column terminal shows whole model names
     table = Table(title=f"overtone demo ({seconds:.0f}s)")
-    for column in ("data", "model", "val acc", "test acc", "train time (s)"):
-        table.add_column(column, justify="left" if column in ("data", "model") else "right")
-    lines = ["| data | model | val acc | test acc | train time (s) |", "|---|---|---|---|---|"]
+    for column in ("data", "model", "val acc", "test acc", "train s", "div."):
+        left = column in ("data", "model")
+        table.add_column(column, justify="left" if left else "right", no_wrap=column == "model")
+    columns = ("data", "model", "val acc", "test acc", "train time (s)", "diverged")
+    lines = ["| " + " | ".join(columns) + " |", "|---|---|---|---|---|---|"]
     for r in rows:
-        cells = (
-            r["data"],
-            r["model"],
-            f"{r['val_acc']:.4f} ± {r['val_acc_std']:.4f}",
-            f"{r['test_acc']:.4f} ± {r['test_acc_std']:.4f}",
-            f"{r['train_time_s']:.2f}",
-        )
-        table.add_row(*cells)
+        finished = "test_acc" in r
+        accs = [
+            (f"{r[k]:.4f}", f"{r[k + '_std']:.4f}") if finished else ("-", "")
+            for k in ("val_acc", "test_acc")
+        ]
+        seconds_cell = f"{r['train_time_s']:.2f}" if finished else "-"
+        table.add_row(r["data"], r["model"], *("±".join(filter(None, a)) for a in accs),
+                      seconds_cell, str(r["diverged"]))  # fmt: skip
+        cells = (r["data"], r["model"], *(" ± ".join(filter(None, a)) for a in accs),
+                 seconds_cell, str(r["diverged"]))  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     console.print(table)
     seeds = rows[0]["seeds"] if rows else 0
-    note = f"Accuracy: mean ± std over {seeds} seeds. Total wall time {seconds:.1f}s."
+    note = (
+        f"Accuracy: mean ± std over the finished of {seeds} seeds; diverged: runs stopped by a "
+        f"NaN or infinite loss. Total wall time {seconds:.1f}s."
+    )
     atomic_write_text(
         out / "summary.md", "# overtone demo\n\n" + "\n".join(lines) + f"\n\n{note}\n"
     )
