@@ -98,6 +98,25 @@ def test_beta_parameters_are_excluded_from_the_optimizer_when_on():
     assert len(excluded) == 1 and excluded[0] is model[0].beta
 
 
+def test_the_force_is_each_steps_gradient_for_an_excluded_beta_parameter():
+    """The optimizer does not zero β's gradient when β is not its own: the callback does."""
+    torch.manual_seed(0)
+    layer = LandauLinear(4, 3, beta="parameter", beta_init=0.0)
+    callback = AllenCahnBeta(dt=0.01, kappa=1.0, diffusion=0.0, clamp=None)
+    callback.on_train_start(_trainer(layer))
+    x = torch.randn(16, 4)
+    for _ in range(3):
+        before = layer.beta.detach().clone()
+        (fresh,) = torch.autograd.grad(layer(x).sum(), layer.beta)  # this step's ∂L/∂β
+        layer(x).sum().backward()
+        torch.testing.assert_close(layer.beta.grad, fresh)  # nothing left from earlier steps
+        callback.after_optimizer_step(None)
+        assert layer.beta.grad is None
+        want = allen_cahn_step(before, None, fresh, dt=0.01, kappa=1.0, diffusion=0.0,
+                               laplacian_sign=1, inertia=0.0, clamp=None)  # fmt: skip
+        torch.testing.assert_close(layer.beta.detach(), want)
+
+
 def test_needs_landau_layers_and_a_stable_sign_for_fields():
     with pytest.raises(ValueError, match="needs LandauLinear layers"):
         AllenCahnBeta().on_train_start(_trainer(nn.Linear(2, 2)))

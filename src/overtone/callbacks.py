@@ -9,8 +9,8 @@ Per batch, the engine runs::
 
 and at the end of every epoch ``on_epoch_end(trainer, metrics)``, where a callback may add
 entries to ``metrics`` (they land in ``metrics.jsonl``). Frequency-aware gradient scaling
-belongs in ``after_backward``, pruning masks in ``after_optimizer_step``, the Allen-Cahn
-update in ``on_epoch_end``. A callback's ``state_dict()`` is saved in every checkpoint (under
+belongs in ``after_backward``, pruning masks and the Allen-Cahn update of β in
+``after_optimizer_step``. A callback's ``state_dict()`` is saved in every checkpoint (under
 its ``name``) and handed back to ``load_state_dict`` on ``--resume``. Parameters a callback
 updates itself are kept out of the optimizer through ``excluded_parameters(model)``.
 

@@ -360,7 +360,8 @@ class Trainer:
 
     def train_epoch(self, reporter: _Reporter) -> dict[str, float]:
         self.model.train()
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        # clip what the optimizer updates (not parameters a callback evolves itself)
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
         batches = self._batches(self.epoch)
         reporter.start_epoch(self.epoch, len(batches))
         loss_sum, correct, count, examples = 0.0, 0, 0, 0

@@ -107,7 +107,8 @@ class GinzburgLandauLoss(nn.Module):
                 f"targets must have the logits' shape without the class dimension: logits "
                 f"{tuple(logits.shape)}, targets {tuple(target.shape)}"
             )
-        phi = normalize_logits(logits.float(), self.normalize, self.eps)
+        work = logits if logits.dtype == torch.float64 else logits.float()
+        phi = normalize_logits(work, self.normalize, self.eps)
         onehot = F.one_hot(target, logits.shape[-1]).to(phi.dtype)  # max|onehot| = 1
         d2 = (phi - onehot).square()
         loss = (self.alpha * d2 + self.quartic_sign * self.gamma * d2.square()).mean()

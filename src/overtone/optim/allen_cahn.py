@@ -206,8 +206,8 @@ class AllenCahnBeta(Callback):
                 if self.inertia:
                     self._previous[name] = beta.detach().clone()
             beta.copy_(new)
-            if not isinstance(beta, torch.nn.Parameter):
-                beta.grad = None  # buffers are not zeroed by the optimizer
+            if self.exclude_from_optimizer or not isinstance(beta, torch.nn.Parameter):
+                beta.grad = None  # not the optimizer's to zero: the next force is this step's
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         for name, layer in self._layers:
