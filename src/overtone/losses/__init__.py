@@ -24,8 +24,9 @@ from overtone.losses.ginzburg_landau import (
 
 
 class CrossEntropy(nn.Module):
-    """Cross-entropy over the last dimension (every position, for language modelling),
-    computed in float32."""
+    """Cross-entropy over the last dimension (every position, for language modelling).
+
+    Computed in float32."""
 
     def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()

@@ -59,9 +59,10 @@ def central_difference(field: torch.Tensor, dim: int, boundary: str) -> torch.Te
 
 
 class GinzburgLandauLoss(nn.Module):
-    """``mean(α d² + s γ d⁴) + w mean(φx²)`` on ``d = φn - onehot`` (module docstring).
+    """Ginzburg-Landau free energy of the error: mean(α d² + s γ d⁴) + w mean(φx²).
 
-    Call with logits ``(..., C)`` and integer targets ``(...)``.
+    ``d = φn - onehot`` (module docstring). Call with logits ``(..., C)`` and integer targets
+    ``(...)``.
     """
 
     def __init__(

@@ -94,8 +94,9 @@ def recipe_terms(beta: torch.Tensor, grad: torch.Tensor, dt: float, kappa: float
 
 
 class AllenCahnBeta(Callback):
-    """Allen-Cahn dynamics of every Landau layer's ``β`` after each optimizer step (module
-    docstring for the update, its stability bound and the published variant).
+    """Allen-Cahn dynamics of every Landau layer's β after each optimizer step.
+
+    The module docstring gives the update, its stability bound and the published variant.
 
     Args:
         dt: time step (``> 0``, at most the stability bound).
