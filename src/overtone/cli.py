@@ -23,6 +23,7 @@ TABLE_FLAGS = {
     "optim_args": "--optim-arg",
     "sched_args": "--sched-arg",
     "loss_args": "--loss-arg",
+    "pruner_args": "--pruner-arg",
 }
 
 
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
             "activations",
             "optimizers",
             "losses",
+            "pruners",
             "schedulers",
             "callbacks",
         ],
@@ -221,6 +223,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         optimizer_options,
         scheduler_options,
     )
+    from overtone.sparsity import PRUNERS, pruner_options
 
     def opts(options: dict[str, Any]) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in options.items())
@@ -243,6 +246,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         "schedulers": [(n, "", opts(scheduler_options(n))) for n in list_schedulers()],
         "losses": [
             (n, _first_line(LOSSES.get(n).__doc__), opts(loss_options(n))) for n in LOSSES.names()
+        ],
+        "pruners": [
+            (n, _first_line(PRUNERS.get(n).__doc__), opts(pruner_options(n)))
+            for n in PRUNERS.names()
         ],
         "callbacks": [
             (n, _first_line(CALLBACKS.get(n).__doc__), opts(callback_options(n)))

@@ -69,6 +69,9 @@ class TrainConfig:
     sched_args: dict = _opt({}, "scheduler options, KEY=VALUE (e.g. warmup_epochs=1)")
     loss: str = _opt("cross_entropy", "training loss (overtone list losses)")
     loss_args: dict = _opt({}, "loss options, KEY=VALUE (e.g. alpha=0.5)")
+    pruner: str = _opt("", "prune weights during training (overtone list pruners; '': dense)")
+    sparsity: float = _opt(0.0, "final fraction of pruned weights, in [0, 1) (needs --pruner)")
+    pruner_args: dict = _opt({}, "pruner options, KEY=VALUE (e.g. update_every=50)")
     callbacks: dict = _opt({}, "callbacks by name, each with its options table")
 
     def __post_init__(self) -> None:
@@ -117,6 +120,7 @@ class TrainConfig:
             ("seed", 0 <= self.seed < 2**63, "an integer in [0, 2**63)"),
             ("device", bool(DEVICE_PATTERN.match(self.device)), "auto, cpu, cuda, cuda:N or mps"),
             ("precision", self.precision in PRECISIONS, " or ".join(PRECISIONS)),
+            ("sparsity", 0.0 <= self.sparsity < 1.0, "a number in [0, 1)"),
         ]
         for key, ok, allowed in rules:
             if not ok:
@@ -157,6 +161,7 @@ class TrainConfig:
             # torch declares float options with int defaults (SGD's `momentum=0`)
             ints_are_floats = key in ("optim_args", "loss_args")
             check_table(key, owner, getattr(self, key), allowed, ints_are_floats)
+        self._check_pruner()
         for name, options in self.callbacks.items():
             try:
                 allowed = callback_options(name)
@@ -167,6 +172,22 @@ class TrainConfig:
                     f"config key 'callbacks.{name}' must be a table of options, got {options!r}"
                 )
             check_table(f"callbacks.{name}", name, options, allowed)
+
+    def _check_pruner(self) -> None:
+        from overtone.sparsity import PRUNERS, pruner_options
+
+        if not self.pruner:
+            if self.sparsity > 0 or self.pruner_args:
+                raise ConfigError(
+                    f"config keys 'sparsity' / 'pruner_args' need a pruner (allowed: "
+                    f"{', '.join(PRUNERS.names())}), got sparsity={self.sparsity!r}"
+                )
+            return
+        try:
+            PRUNERS.get(self.pruner)
+        except ValueError as err:
+            raise ConfigError(f"config key 'pruner': {err}") from None
+        check_table("pruner_args", self.pruner, self.pruner_args, pruner_options(self.pruner))
 
     # ------------------------------------------------------------------ conversion
 

@@ -42,6 +42,7 @@ from overtone.data import DatasetInfo, DatasetSplits, Split, get_dataset
 from overtone.losses import build_loss
 from overtone.models import get_model
 from overtone.optim import build_optimizer, build_scheduler, weight_decay_groups
+from overtone.sparsity import build_pruner
 
 TIME_KEYS = ("epoch_time_s", "elapsed_s")
 # Config keys a resumed run may change: where it runs and where its data lives.
@@ -207,6 +208,11 @@ class Trainer:
         self.config = config
         with config_errors("callbacks"):
             self.callbacks = build_callbacks(config.callbacks) + list(callbacks)
+        if config.pruner:
+            with config_errors("pruner_args"):
+                self.callbacks.append(
+                    build_pruner(config.pruner, config.sparsity, **config.pruner_args)
+                )
         names = [cb.name for cb in self.callbacks]
         if len(set(names)) != len(names):
             raise ValueError(

@@ -1,0 +1,111 @@
+"""Pruners in the engine: magnitude pruning reaches its target, resumes exactly, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from overtone.callbacks import Callback
+from overtone.cli import main
+from overtone.config import ConfigError, TrainConfig
+from overtone.sparsity import MagnitudePruner, build_pruner, list_pruners
+from overtone.train import resume, train
+
+
+def _config(tmp_path, name="run", **changes) -> TrainConfig:
+    values = {
+        "model": "mlp", "data": "digits", "epochs": 4, "batch_size": 64, "lr": 3e-3,
+        "model_args": {"widths": [64, 32], "dropout": 0.0}, "pruner": "magnitude",
+        "sparsity": 0.9, "pruner_args": {"update_every": 5}, "out": str(tmp_path / name),
+    }  # fmt: skip
+    return TrainConfig.from_dict({**values, **changes})
+
+
+def _weights(run_dir):
+    return load_file(str(run_dir / "model.safetensors"))
+
+
+@pytest.mark.parametrize("distribution", ["uniform", "global"])
+def test_magnitude_pruning_reaches_the_target_exactly_and_weights_stay_zero(tmp_path, distribution):
+    config = _config(tmp_path, pruner_args={"update_every": 5, "distribution": distribution})
+    result = train(config, progress=False)
+    weights = _weights(tmp_path / "run")
+    names = ["net.1.weight", "net.4.weight", "net.7.weight"]  # Flatten, Linear, BN, ReLU, ...
+    sizes = [weights[n].numel() for n in names]
+    zeros = [int((weights[n] == 0).sum()) for n in names]
+    if distribution == "uniform":
+        assert zeros == [int(0.9 * s) for s in sizes]  # floor(S n) pruned in every tensor
+    else:
+        assert sum(zeros) == int(0.9 * sum(sizes))
+    assert result.history[-1]["sparsity"] == pytest.approx(sum(zeros) / sum(sizes))
+    sparsities = [m["sparsity"] for m in result.history]
+    assert sparsities == sorted(sparsities)  # gradual: non-decreasing
+    assert result.final["test_acc"] > 0.5
+
+
+def test_cubic_schedule_and_one_shot():
+    gradual = MagnitudePruner(0.8, begin=0.1, end=0.5)
+    assert gradual.target(0.05) == 0.0
+    assert gradual.target(0.3) == pytest.approx(0.8 * (1 - 0.5**3))
+    assert gradual.target(0.5) == gradual.target(0.9) == pytest.approx(0.8)
+    one_shot = MagnitudePruner(0.8, end=0.5, schedule="one-shot")
+    assert (one_shot.target(0.49), one_shot.target(0.5)) == (0.0, 0.8)
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashAt(Callback):
+    def after_optimizer_step(self, trainer):
+        if (trainer.epoch, trainer.step) == (3, 7):
+            raise _Crash
+
+
+def test_resume_continues_the_pruned_run_exactly(tmp_path):
+    full = train(_config(tmp_path, "full"), progress=False)
+    with pytest.raises(_Crash):
+        train(_config(tmp_path, "crashed"), callbacks=[_CrashAt()], progress=False)
+    resumed = resume(tmp_path / "crashed", progress=False)
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "crashed")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [m["sparsity"] for m in resumed.history] == [m["sparsity"] for m in full.history]
+
+
+def test_cli_flags_and_listing(tmp_path, capsys):
+    out = tmp_path / "cli"
+    argv = ["train", "--data", "digits", "--epochs", "2", "--pruner", "magnitude", "--sparsity",
+            "0.5", "--pruner-arg", "update_every=3", "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    assert "magnitude" in list_pruners()
+    assert main(["list", "pruners"]) == 0
+    assert "magnitude" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "changes,match",
+    [
+        ({"sparsity": 1.0}, r"'sparsity' must be a number in \[0, 1\), got 1.0"),
+        ({"sparsity": -0.1}, r"'sparsity' must be a number in \[0, 1\)"),
+        ({"pruner": "rigl2"}, "unknown pruner 'rigl2'"),
+        ({"pruner": "", "sparsity": 0.5}, "need a pruner"),
+        ({"pruner_args": {"window": 3}}, "has no option 'window'"),
+    ],
+)
+def test_bad_pruner_config_names_the_value(tmp_path, changes, match):
+    with pytest.raises(ConfigError, match=match):
+        _config(tmp_path, **changes)
+
+
+def test_bad_pruner_arguments_raise():
+    for kwargs, match in [
+        ({"begin": 0.8, "end": 0.2}, "begin must not come after end"),
+        ({"schedule": "cubic"}, "schedule must be"),
+        ({"distribution": "erk"}, "distribution must be one of"),
+        ({"update_every": 0}, "update_every must be a positive integer"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            build_pruner("magnitude", 0.5, **kwargs)
+    with pytest.raises(ValueError, match=r"sparsity must be a number in \[0, 1\), got 1.5"):
+        MagnitudePruner(1.5)
