@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -109,3 +111,71 @@ def test_bad_pruner_arguments_raise():
             build_pruner("magnitude", 0.5, **kwargs)
     with pytest.raises(ValueError, match=r"sparsity must be a number in \[0, 1\), got 1.5"):
         MagnitudePruner(1.5)
+
+
+# ---------------------------------------------------------------------- SET and RigL
+
+
+@pytest.mark.parametrize("name", ["set", "rigl"])
+def test_dynamic_sparse_training_keeps_the_sparsity_and_rewires(tmp_path, name):
+    config = _config(tmp_path, pruner=name, pruner_args={"update_every": 4})
+    seen = []
+
+    class Watch(Callback):
+        def after_optimizer_step(self, trainer):
+            pruner = next(cb for cb in trainer.callbacks if cb.name == "pruner")
+            seen.append({k: m.clone() for k, m in pruner.masks.masks.items()})
+
+    result = train(config, callbacks=[Watch()], progress=False)
+    for masks in seen:
+        for mask in masks.values():
+            assert int((~mask).sum()) == int(0.9 * mask.numel())  # exactly S in every tensor
+    changed = [
+        not torch.equal(a["net.1.weight"], b["net.1.weight"]) for a, b in itertools.pairwise(seen)
+    ]
+    assert any(changed)  # connections were dropped and regrown ...
+    steps = len(seen)
+    assert not any(changed[int(0.75 * steps) :])  # ... until 75% of training, then frozen
+    weights = _weights(tmp_path / "run")
+    for key, mask in seen[-1].items():
+        assert torch.all(weights[key][~mask] == 0)
+    assert result.final["test_acc"] > 0.2  # learns (chance is 0.1; 4 epochs at 90% sparsity)
+
+
+def test_rigl_regrows_where_the_dense_gradient_is_largest():
+    layer = torch.nn.Linear(4, 5)
+    pruner = build_pruner("rigl", 0.5, drop_fraction=0.5, update_every=1)
+    pruner.setup({"w": layer.weight})
+    pruner.initial_masks()
+    mask = pruner.masks.masks["w"]
+    grad = torch.arange(20.0).reshape(5, 4)  # largest where the index is largest
+    pruner.state["w"]["dense_grad"] = grad
+    active = int(mask.sum())
+    pruner.update_masks()
+    new = pruner.masks.masks["w"]
+    grown = new & ~mask
+    n = int(0.5 * active)
+    assert int(grown.sum()) == n and int(new.sum()) == active
+    inactive_scores = grad[~mask].sort(descending=True).values
+    assert torch.equal(grad[grown].sort(descending=True).values, inactive_scores[:n])
+    assert torch.all(layer.weight.detach()[grown] == 0)  # regrown weights start at zero
+
+
+def test_drop_fraction_schedules():
+    rigl = build_pruner("rigl", 0.9)  # 0.3, cosine to 75% of training
+    assert rigl.zeta(0.0) == pytest.approx(0.3)
+    assert rigl.zeta(0.375) == pytest.approx(0.15)
+    assert rigl.zeta(0.75) == rigl.zeta(0.9) == 0.0
+    set_ = build_pruner("set", 0.9)
+    assert set_.zeta(0.1) == set_.zeta(0.7) == 0.3
+
+
+def test_rigl_resumes_exactly(tmp_path):
+    config = {"pruner": "rigl", "pruner_args": {"update_every": 4}}
+    full = train(_config(tmp_path, "full", **config), progress=False)
+    with pytest.raises(_Crash):
+        train(_config(tmp_path, "crashed", **config), callbacks=[_CrashAt()], progress=False)
+    resumed = resume(tmp_path / "crashed", progress=False)
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "crashed")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.final["test_acc"] == full.final["test_acc"]

@@ -9,8 +9,11 @@ threshold schedules and the other baselines build on them.
 from overtone.sparsity.masks import WeightMasks, prunable_parameters
 from overtone.sparsity.pruner import (
     PRUNERS,
+    DynamicSparsePruner,
     MagnitudePruner,
     Pruner,
+    RigLPruner,
+    SETPruner,
     build_pruner,
     check_sparsity,
     list_pruners,
@@ -31,12 +34,15 @@ from overtone.sparsity.spectra import (
 __all__ = [
     "ESTIMATORS",
     "PRUNERS",
+    "DynamicSparsePruner",
     "FrequencyEstimator",
     "LagOneCentroid",
     "MagnitudePruner",
     "Pruner",
+    "RigLPruner",
     "RingFFT",
     "RingInt8FFT",
+    "SETPruner",
     "WeightMasks",
     "build_pruner",
     "check_sparsity",
