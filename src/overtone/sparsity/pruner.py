@@ -314,6 +314,212 @@ def build_pruner(name: str, sparsity: float, **options: Any) -> Pruner:
     return PRUNERS.get(name)(sparsity, **options)
 
 
+# ---------------------------------------------------------------------- resonance
+
+THRESHOLD_READINGS = ("time", "weight")
+WAVES = ("sin2", "triangle", "sawtooth")
+
+
+def wave(kind: str, u: torch.Tensor | float) -> torch.Tensor:
+    """A periodic profile in ``[0, 1]`` with period ``π`` in ``u``: ``sin²u``, a triangle
+    (0 at multiples of π, 1 halfway) or a sawtooth (``frac(u/π)``)."""
+    u = torch.as_tensor(u, dtype=torch.float32)
+    if kind == "sin2":
+        return torch.sin(u).square()
+    frac = torch.remainder(u / math.pi, 1.0)
+    return 1.0 - (2 * frac - 1).abs() if kind == "triangle" else frac
+
+
+class ResonancePruner(Pruner):
+    """Prune and regrow connections by the dominant frequency of their gradients.
+
+    Every step each weight's gradient (pruned ones included: the effective weight's) feeds a
+    frequency estimator (``estimator``, ``window``; :mod:`overtone.sparsity.spectra`), optionally
+    smoothed by an EMA (``smoothing``). Every ``update_every`` steps, with the pruning pressure
+    ``q = A · p(u)`` (``p`` a ``wave`` in ``[0, 1]``) and the frequency threshold
+    ``T = q`` (``keep="high"``: connections below ``T`` are pruned; oscillating ones stay) or
+    ``T = 1/2 - q`` (``keep="low"``: those above ``T`` are pruned):
+
+    - kept connections on the wrong side of ``T`` are pruned and blocked for ``cooling`` steps;
+    - pruned connections whose block has expired and that are on the right side regrow
+      (at zero, with fresh optimizer state).
+
+    ``reading`` ties the wave to the bit width ``b`` (more bits = finer control): ``"time"``
+    (default) ``u = 2π 2^(b-1) t / t_total`` (``2^(b-1)`` cycles over training), ``"weight"``
+    ``u = π 2^(b-1) w / s`` per weight with ``s = max|w|`` per tensor (survivors sit near a
+    ``b``-bit grid where ``p`` is small). The default is the time reading: its threshold is one
+    number per step, so the controller below acts on all weights alike.
+
+    The amplitude ``A`` is the controller's output: every update, with the scheduled sparsity
+    ``s_t`` (cubic from ``begin`` to ``end``, as in magnitude pruning) and the achieved one
+    ``ŝ``, ``A ← max(0, A + gain (s_t - ŝ))`` unless ``|s_t - ŝ| < deadband``; after an epoch
+    whose validation accuracy fell more than ``patience_drop`` below the best, ``A`` may only
+    fall for one epoch. From ``end`` on, an exact projection (by frequency, ties by ``|w|``)
+    puts every tensor at the target, so the final sparsity is exact. ``shuffle_history=True``
+    is the control: each weight's gradient history is permuted in time before the estimate (ring
+    estimators only), so frequency carries no information.
+    """
+
+    def __init__(
+        self,
+        sparsity: float = 0.9,
+        *,
+        window: int = 32,
+        estimator: str = "fft",
+        keep: str = "high",
+        reading: str = "time",
+        bits: int = 4,
+        wave_kind: str = "sin2",
+        cooling: int = 100,
+        smoothing: float = 0.0,
+        gain: float = 1.0,
+        deadband: float = 0.005,
+        patience_drop: float = 0.02,
+        begin: float = 0.0,
+        end: float = 0.75,
+        shuffle_history: bool = False,
+        update_every: int = 100,
+    ) -> None:
+        super().__init__(sparsity, update_every=update_every)
+        from overtone.sparsity.spectra import ESTIMATORS, check_window
+
+        self.window = check_window(window)
+        choices = (
+            ("estimator", estimator, ESTIMATORS),
+            ("keep", keep, ("high", "low")),
+            ("reading", reading, THRESHOLD_READINGS),
+            ("wave_kind", wave_kind, WAVES),
+        )
+        for name, value, allowed in choices:
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
+            raise ValueError(f"bits must be an integer in [1, 16], got {bits!r}")
+        if isinstance(cooling, bool) or not isinstance(cooling, int) or cooling < 0:
+            raise ValueError(f"cooling must be an integer >= 0 (steps), got {cooling!r}")
+        if shuffle_history and estimator == "centroid":
+            raise ValueError("shuffle_history needs a ring estimator ('fft' or 'fft-int8')")
+        self.smoothing = check_fraction("smoothing", smoothing)
+        self.deadband = check_fraction("deadband", deadband)
+        self.patience_drop = check_fraction("patience_drop", patience_drop)
+        self.begin, self.end = check_fraction("begin", begin), check_fraction("end", end)
+        if not (isinstance(gain, (int, float)) and gain > 0):
+            raise ValueError(f"gain must be a number > 0, got {gain!r}")
+        self.estimator_name, self.keep, self.reading = estimator, keep, reading
+        self.bits, self.wave_kind, self.cooling, self.gain = bits, wave_kind, cooling, gain
+        self.shuffle_history = shuffle_history
+        self.amplitude = 0.0
+        self.best_val_acc = -math.inf
+        self.hold = False
+        self.estimators: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ state
+
+    def setup(self, parameters):
+        from overtone.sparsity.spectra import make_estimator
+
+        super().setup(parameters)
+        for name, param in parameters.items():
+            self.estimators[name] = make_estimator(self.estimator_name, param.shape,
+                                                   self.window, device=param.device)  # fmt: skip
+            self.state[name] = {"blocked_until": torch.zeros(param.shape, dtype=torch.long),
+                                "frequency": torch.full(param.shape, 0.25)}  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if state:
+            estimators = {k: e.state_dict() for k, e in self.estimators.items()}
+            state.update(amplitude=self.amplitude, best_val_acc=self.best_val_acc,
+                         hold=self.hold, estimators=estimators)  # fmt: skip
+        return state
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        super()._restore(state)
+        self.amplitude, self.hold = float(state["amplitude"]), bool(state["hold"])
+        self.best_val_acc = float(state["best_val_acc"])
+        for name, estimator in self.estimators.items():
+            estimator.load_state_dict(state["estimators"][name])
+
+    # ------------------------------------------------------------------ decisions
+
+    def observe(self) -> None:
+        for name, param, _ in self.masks.items():
+            if param.grad is not None:
+                self.estimators[name].update(param.grad)
+
+    def schedule(self, progress: float) -> float:
+        if progress <= self.begin:
+            return 0.0
+        span = self.end - self.begin
+        p = 1.0 if span == 0 else min((progress - self.begin) / span, 1.0)
+        return self.sparsity * (1.0 - (1.0 - p) ** 3)
+
+    def threshold(self, param: torch.Tensor) -> torch.Tensor:
+        """``T`` for every element of ``param`` (module docstring)."""
+        cycles = 2 ** (self.bits - 1)
+        if self.reading == "time":
+            u = torch.tensor(2 * math.pi * cycles * self.progress())
+        else:
+            scale = param.detach().abs().max().clamp_min(1e-12)
+            u = math.pi * cycles * param.detach() / scale
+        pressure = self.amplitude * wave(self.wave_kind, u)
+        pressure = pressure.expand(param.shape) if pressure.dim() == 0 else pressure
+        return pressure if self.keep == "high" else 0.5 - pressure
+
+    def _frequencies(self, name: str) -> torch.Tensor:
+        estimator = self.estimators[name]
+        if self.shuffle_history:  # the control: each weight's history permuted in time
+            from overtone.sparsity.spectra import dominant_frequency
+
+            flat = estimator.decoded_history().reshape(self.window, -1)
+            order = torch.rand(flat.shape, device=flat.device).argsort(dim=0)
+            fresh = dominant_frequency(flat.gather(0, order)).reshape(estimator.shape)
+        else:
+            fresh = estimator.frequency()
+        smoothed = self.state[name]["frequency"]
+        if self.smoothing > 0:
+            smoothed.lerp_(fresh, 1.0 - self.smoothing)
+        else:
+            smoothed.copy_(fresh)
+        return smoothed
+
+    @torch.no_grad()
+    def update_masks(self) -> None:
+        if not all(e.ready for e in self.estimators.values()):
+            return
+        target = self.schedule(self.progress())
+        for name, param, mask in list(self.masks.items()):
+            f = self._frequencies(name)
+            threshold = self.threshold(param)
+            wrong_side = f < threshold if self.keep == "high" else f > threshold
+            blocked = self.state[name]["blocked_until"]
+            free = blocked <= self.steps
+            prune = mask & wrong_side
+            grow = ~mask & ~wrong_side & free
+            new = (mask & ~prune) | grow
+            if self.progress() >= self.end:  # exact projection onto the target
+                keep = param.numel() - math.floor(target * param.numel())
+                tie_break = 1e-6 * param.abs() / param.abs().max().clamp_min(1e-12)
+                score = (f if self.keep == "high" else -f) + tie_break
+                new = keep_top(torch.where(mask | free, score, -math.inf), keep)
+            newly_pruned = mask & ~new
+            blocked[newly_pruned] = self.steps + self.cooling
+            param.masked_fill_(~new, 0.0)
+            self.masks.set_mask(name, new)
+        error = target - self.masks.sparsity()
+        if abs(error) >= self.deadband and not (self.hold and error > 0):
+            self.amplitude = max(0.0, self.amplitude + self.gain * error)
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        super().on_epoch_end(trainer, metrics)
+        acc = metrics.get("val_acc")
+        if acc is not None:
+            self.hold = acc < self.best_val_acc - self.patience_drop
+            self.best_val_acc = max(self.best_val_acc, acc)
+        metrics["resonance_amplitude"] = self.amplitude
+
+
 register_pruner("magnitude", MagnitudePruner)
 register_pruner("set", SETPruner)
 register_pruner("rigl", RigLPruner)
+register_pruner("resonance", ResonancePruner)

@@ -100,6 +100,9 @@ class RingFFT(FrequencyEstimator):
     def _update(self, grad: torch.Tensor) -> None:
         self.history[self.steps % self.window] = grad
 
+    def decoded_history(self) -> torch.Tensor:
+        return self.history
+
     def frequency(self) -> torch.Tensor:
         return dominant_frequency(self.history)
 
@@ -125,9 +128,11 @@ class RingInt8FFT(FrequencyEstimator):
         else:
             self.codes[slot] = 0
 
+    def decoded_history(self) -> torch.Tensor:
+        return self.codes.float() * self.scales.reshape(self.window, *([1] * len(self.shape)))
+
     def frequency(self) -> torch.Tensor:
-        scales = self.scales.reshape(self.window, *([1] * len(self.shape)))
-        return dominant_frequency(self.codes.float() * scales)
+        return dominant_frequency(self.decoded_history())
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         return {"codes": self.codes, "scales": self.scales}
