@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -34,6 +35,15 @@ def test_reference_finds_every_bin_of_a_pure_tone():
     assert torch.equal(dominant_frequency(history), bins.float() / N)
     # a constant offset (the DC bin) and a scale change nothing
     assert torch.equal(dominant_frequency(3 * history + 5), bins.float() / N)
+
+
+def test_reference_equals_numpy_fft_on_random_histories():
+    """The matrix-product DFT agrees with numpy's FFT (float64) bin for bin."""
+    history = torch.randn(N, 20_000, generator=torch.Generator().manual_seed(7))
+    x = history.double().numpy()
+    power = np.abs(np.fft.rfft(x - x.mean(0), axis=0))[1 : N // 2 + 1] ** 2
+    want = torch.from_numpy((power.argmax(0) + 1) / N).float()
+    assert (dominant_frequency(history) == want).float().mean() >= 0.9999
 
 
 @pytest.mark.parametrize("name", ["fft", "fft-int8"])

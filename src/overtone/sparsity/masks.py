@@ -7,9 +7,12 @@ no masking and ``p.grad`` at a pruned position is the gradient of the *effective
 - :meth:`WeightMasks.mask_gradients_` (before the step) zeroes the gradients of pruned weights,
   so no optimizer moment accumulates them;
 - :meth:`WeightMasks.apply_` (after the step) zeroes pruned weights again, which undoes weight
-  decay, momentum and injected noise (the Langevin optimizer's) alike, and zeroes every piece of
-  optimizer state shaped like the weight (momentum, Adam's moments, Langevin's velocity) at
-  pruned positions, so a connection that regrows starts from a fresh state.
+  decay, momentum and injected noise (the Langevin optimizer's) alike; given the optimizer it
+  also zeroes every piece of its state shaped like the weight (momentum, Adam's moments,
+  Langevin's velocity) at pruned positions;
+- :meth:`WeightMasks.reset_state_` does only the latter, at chosen positions: pruners call it
+  when masks change (on the weights pruned before or after the update), so that a regrown
+  connection starts from a fresh state, and apply the cheaper weight-only mask every step.
 
 Masks are bool tensors keyed by parameter name; ``state_dict()`` holds them for checkpoints.
 """
@@ -43,6 +46,8 @@ class WeightMasks:
         self.masks = {
             name: torch.ones_like(p, dtype=torch.bool) for name, p in self.parameters.items()
         }
+        # the same masks in each parameter's dtype: a multiply by them is one plain pass
+        self._factors = {name: torch.ones_like(p) for name, p in self.parameters.items()}
 
     def items(self) -> Iterable[tuple[str, nn.Parameter, torch.Tensor]]:
         for name, param in self.parameters.items():
@@ -53,23 +58,35 @@ class WeightMasks:
             raise ValueError(f"mask for {name!r} must have shape {tuple(self.masks[name].shape)}, "
                              f"got {tuple(mask.shape)}")  # fmt: skip
         self.masks[name] = mask.to(dtype=torch.bool, device=self.masks[name].device)
+        self._factors[name] = self.masks[name].to(self.parameters[name].dtype)
 
     @torch.no_grad()
     def mask_gradients_(self) -> None:
-        for _, param, mask in self.items():
+        for name, param in self.parameters.items():
             if param.grad is not None:
-                param.grad.mul_(mask)
+                param.grad.mul_(self._factors[name])
 
     @torch.no_grad()
     def apply_(self, optimizer: torch.optim.Optimizer | None = None) -> None:
         """Zero pruned weights, and their optimizer state when ``optimizer`` is given."""
-        for _, param, mask in self.items():
-            param.mul_(mask)
+        for name, param in self.parameters.items():
+            factor = self._factors[name]
+            param.mul_(factor)
             if optimizer is None or param not in optimizer.state:
                 continue
             for value in optimizer.state[param].values():
                 if isinstance(value, torch.Tensor) and value.shape == param.shape:
-                    value.mul_(mask)
+                    value.mul_(factor if value.dtype == factor.dtype else factor.to(value.dtype))
+
+    @torch.no_grad()
+    def reset_state_(self, optimizer: torch.optim.Optimizer, where: dict[str, torch.Tensor]):
+        """Zero the optimizer state shaped like each weight at the positions ``where[name]``
+        (after a mask update: the pruned and the regrown weights start afresh)."""
+        for name, positions in where.items():
+            param = self.parameters[name]
+            for value in optimizer.state.get(param, {}).values():
+                if isinstance(value, torch.Tensor) and value.shape == param.shape:
+                    value.masked_fill_(positions, 0)
 
     def sparsity(self) -> float:
         """Fraction of masked-out weights over all masked parameters."""

@@ -6,7 +6,8 @@ A :class:`Pruner` holds one group per prunable weight (``Linear`` / ``Conv`` wei
 ``after_backward`` -> :meth:`Pruner.observe` (gradients of every weight, pruned ones included,
 are visible here) -> ``before_optimizer_step``: gradients of pruned weights zeroed ->
 ``optimizer.step()`` -> ``after_optimizer_step``: every ``update_every`` steps
-:meth:`Pruner.update_masks`, then pruned weights and their optimizer state are zeroed.
+:meth:`Pruner.update_masks` and a reset of the optimizer state of every weight pruned before
+or after it; then, every step, pruned weights are zeroed (undoing weight decay or noise).
 
 ``state_dict()`` carries masks, per-weight state and the step count, so ``--resume``
 continues exactly. A subclass implements :meth:`update_masks` (and optionally
@@ -107,8 +108,11 @@ class Pruner(Callback):
     def after_optimizer_step(self, trainer: Trainer) -> None:
         self.steps += 1
         if self.steps % self.update_every == 0 or self.steps == self.total_steps:
+            before = {name: mask.clone() for name, mask in self.masks.masks.items()}
             self.update_masks()
-        self.masks.apply_(self.optimizer)
+            reset = {name: ~before[name] | ~mask for name, mask in self.masks.masks.items()}
+            self.masks.reset_state_(self.optimizer, reset)
+        self.masks.apply_()  # weights only: gradients were masked, so state stays put
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         metrics["sparsity"] = self.masks.sparsity()
