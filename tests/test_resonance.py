@@ -18,7 +18,14 @@ N = 8
 
 def _pruner(**kwargs) -> tuple[ResonancePruner, torch.nn.Parameter]:
     weight = torch.nn.Parameter(torch.ones(2, 3))
-    options = {"window": N, "cooling": 0, "update_every": 1, "end": 1.0, **kwargs}
+    options = {
+        "window": N,
+        "cooling": 0,
+        "update_every": 1,
+        "end": 1.0,
+        "max_change": 1.0,
+        **kwargs,
+    }
     pruner = build_pruner("resonance", options.pop("sparsity", 0.5), **options)
     pruner.setup({"w": weight})
     pruner.total_steps = 10_000
@@ -86,7 +93,7 @@ def test_controller_tracks_a_sparsity_target_on_a_synthetic_problem():
     """Frequencies spread over [1/N, 1/2]: the amplitude settles where sparsity = target."""
     weight = torch.nn.Parameter(torch.ones(40, 50))
     pruner = build_pruner("resonance", 0.6, window=N, cooling=0, update_every=1, end=1.0,
-                          reading="weight", wave_kind="sin2", gain=0.5)  # fmt: skip
+                          reading="weight", wave_kind="sin2", gain=0.5, max_change=1.0)  # fmt: skip
     pruner.setup({"w": weight})
     pruner.total_steps = 10_000_000  # the schedule sits at ~0: fix the target instead
     pruner.schedule = lambda progress: 0.6
