@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         name = "dense" if method == "dense" else f"{method}-{sparsity}"
         run_dir = out / f"{name}-seed{seed}"
         if not (run_dir / "results.json").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)  # a partial run starts afresh
             values = run_config(method, sparsity, seed, args.epochs, run_dir)
             train(TrainConfig.from_dict(values), data=data, progress=False)
         result = json.loads((run_dir / "results.json").read_text())["final"]
