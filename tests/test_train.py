@@ -18,7 +18,7 @@ from overtone._io import read_jsonl
 from overtone.callbacks import Callback
 from overtone.checkpoint import CheckpointError, latest_checkpoint
 from overtone.config import ConfigError, TrainConfig
-from overtone.train import TIME_KEYS, NonFiniteLossError, Trainer, resume, train
+from overtone.train import TIME_KEYS, NonFiniteLossError, Trainer, resume, train, train_or_load
 
 
 def _without_times(history):
@@ -356,3 +356,20 @@ def test_gpt_learns_character_statistics(tmp_path):
     vocab = len(set(text))
     assert result.history[0]["train_loss"] < 1.05 * torch.log(torch.tensor(float(vocab)))
     assert result.final["val_loss"] < 0.5  # far below the uniform log(vocab) = 3.3
+
+
+def test_train_or_load_reads_finished_runs_and_resumes_interrupted_ones(moons_config, tmp_path):
+    config = moons_config.replace(epochs=3, out=str(tmp_path / "sweep"))
+    full = train(moons_config.replace(epochs=3, out=str(tmp_path / "full")), progress=False)
+    with pytest.raises(Interrupt):  # a killed sweep leaves a half-finished run behind
+        train(config, callbacks=[InterruptAt(epoch=2, step=2)], progress=False)
+    trained = []
+    final = train_or_load(config, before_training=lambda: trained.append(True))
+    assert trained == [True] and final["test_acc"] == full.final["test_acc"]
+    assert _without_times(read_jsonl(tmp_path / "sweep" / "metrics.jsonl")) == _without_times(
+        full.history
+    )  # resumed exactly, not restarted
+    assert train_or_load(config, before_training=lambda: trained.append(True)) == final
+    assert trained == [True]  # the finished run is only read
+    with pytest.raises(ConfigError, match=r"needs config\.out"):
+        train_or_load(moons_config.replace(out=""))

@@ -33,7 +33,7 @@ import torch
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.stats import format_mean_std, welch_t
-from overtone.train import train
+from overtone.train import train_or_load
 
 ACTIVATIONS = ("gelu", "hermite", "fourier", "tropical", "tropical_rational")
 DEGREE = 4
@@ -116,11 +116,13 @@ def main(argv: list[str] | None = None) -> int:
             for activation in acts:
                 run_dir = out / task / f"{activation}-seed{seed}"
                 values = run_config(task, activation, seed, not args.no_fit, run_dir)
-                results = run_dir / "results.json"
-                if not results.exists():
-                    print(command(values), flush=True)
-                    train(TrainConfig.from_dict(values), data=data, progress=False)
-                finals[activation].append(json.loads(results.read_text())["final"])
+                shown = command(values)
+                final = train_or_load(
+                    TrainConfig.from_dict(values),
+                    data=data,
+                    before_training=lambda c=shown: print(c, flush=True),
+                )
+                finals[activation].append(final)
         for activation in acts:
             rows.append((task, activation, finals[activation]))
             loss = [f["val_loss"] for f in finals[activation]]

@@ -34,7 +34,7 @@ import torch
 
 from overtone.config import TrainConfig, load_config
 from overtone.data import get_dataset
-from overtone.train import train
+from overtone.train import train_or_load
 
 HERE = Path(__file__).resolve().parent
 MODELS = {"harmonic": HERE / "harmonic-mlp.toml", "relu": HERE / "relu-mlp.toml"}
@@ -135,11 +135,12 @@ def main(argv: list[str] | None = None) -> int:
                     if args.epochs:
                         values["epochs"] = args.epochs
                     values["out"] = str(run_dir)
-                    results = run_dir / "results.json"
-                    if not results.exists():
-                        print(command(MODELS[model], args.data, seed, changes), flush=True)
-                        train(TrainConfig.from_dict(values), data=data, progress=False)
-                    final = json.loads(results.read_text())["final"]
+                    shown = command(MODELS[model], args.data, seed, changes)
+                    final = train_or_load(
+                        TrainConfig.from_dict(values),
+                        data=data,
+                        before_training=lambda c=shown: print(c, flush=True),
+                    )
                     accs.append(final["test_acc"])
                     times.append(final["train_time_s"])
                 rows.append((experiment, label, model, accs, statistics.fmean(times)))

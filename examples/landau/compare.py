@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.models import LANDAU_RECIPES, get_model
 from overtone.stats import format_mean_std, welch_t
-from overtone.train import NonFiniteLossError, train
+from overtone.train import NonFiniteLossError, train_or_load
 from overtone.viz import plot_decision_boundaries
 
 DATASETS: dict[str, dict[str, Any]] = {
@@ -72,19 +71,15 @@ def run_config(variant: str, data: str, seed: int, epochs: int, out: Path) -> di
 def run_once(values: dict[str, Any], data) -> dict[str, Any] | None:
     """The run's final metrics (trained now unless already finished); ``None`` if it diverged
     (a NaN or infinite loss stopped it: recorded in ``diverged.txt``)."""
-    run_dir = Path(values["out"])
-    results, marker = run_dir / "results.json", run_dir / "diverged.txt"
+    marker = Path(values["out"]) / "diverged.txt"
     if marker.exists():
         return None
-    if not results.exists():
-        shutil.rmtree(run_dir, ignore_errors=True)  # a partial run starts afresh
-        try:
-            train(TrainConfig.from_dict(values), data=data, progress=False)
-        except NonFiniteLossError as err:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            marker.write_text(f"{err}\n")
-            return None
-    return json.loads(results.read_text())["final"]
+    try:
+        return train_or_load(TrainConfig.from_dict(values), data=data)
+    except NonFiniteLossError as err:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"{err}\n")
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

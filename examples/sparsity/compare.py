@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ import torch
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.stats import format_mean_std, welch_t
-from overtone.train import train
+from overtone.train import train_or_load
 
 BASE = {
     "model": "mlp",
@@ -85,11 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     def final(method: str, sparsity: float, seed: int) -> dict[str, Any]:
         name = "dense" if method == "dense" else f"{method}-{sparsity}"
         run_dir = out / f"{name}-seed{seed}"
-        if not (run_dir / "results.json").exists():
-            shutil.rmtree(run_dir, ignore_errors=True)  # a partial run starts afresh
-            values = run_config(method, sparsity, seed, args.epochs, run_dir)
-            train(TrainConfig.from_dict(values), data=data, progress=False)
-        result = json.loads((run_dir / "results.json").read_text())["final"]
+        values = run_config(method, sparsity, seed, args.epochs, run_dir)
+        result = train_or_load(TrainConfig.from_dict(values), data=data)
         print(f"  {name:28s} seed {seed}: test acc {result['test_acc']:.4f} "
               f"({result['train_time_s']:.1f}s)", flush=True)  # fmt: skip
         return result

@@ -15,7 +15,7 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -538,3 +538,29 @@ def resume(
     )
     trainer.restore()
     return trainer.fit()
+
+
+def train_or_load(
+    config: TrainConfig,
+    *,
+    data: DatasetSplits | None = None,
+    before_training: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """The final metrics of the run in ``config.out``, for sweeps that are run again.
+
+    A finished run (``results.json``) is only read; an interrupted one (``config.toml`` but no
+    results: a killed sweep) is resumed from its latest checkpoint, exactly; otherwise the run
+    is trained now (``before_training`` is called first, e.g. to print its command).
+    """
+    if not config.out:
+        raise ConfigError("train_or_load needs config.out: the run directory it reads or fills")
+    run_dir = Path(config.out)
+    results = run_dir / "results.json"
+    if not results.exists():
+        if before_training is not None:
+            before_training()
+        if (run_dir / "config.toml").is_file():
+            resume(run_dir, data=data, progress=False)
+        else:
+            train(config, data=data, progress=False)
+    return json.loads(results.read_text())["final"]
