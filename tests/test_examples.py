@@ -87,7 +87,7 @@ def test_landau_comparison_runs_tabulates_and_plots(tmp_path, capsys, monkeypatc
     def diverge(config, **kwargs):  # a run stopped by a NaN loss is counted, not fatal
         raise compare.NonFiniteLossError("loss", float("nan"), 1, 3, "none")
 
-    monkeypatch.setattr(compare, "train", diverge)
+    monkeypatch.setattr(compare, "train_or_load", diverge)
     argv = ["--datasets", "circles", "--variants", "blog2024", "--seeds", "2", "--epochs", "1",
             "--out", str(tmp_path / "nan")]  # fmt: skip
     assert compare.main(argv) == 0
