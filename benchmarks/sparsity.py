@@ -23,7 +23,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from overtone.sparsity import ESTIMATORS, build_pruner, make_estimator, prunable_parameters
+from overtone.sparsity import ESTIMATORS, build_pruner, make_estimator
 
 VARIANTS = {
     "magnitude": ("magnitude", {}),
@@ -47,10 +47,7 @@ def make_step(pruner_name: str | None, options: dict, total_steps: int):
     pruner = None
     if pruner_name is not None:
         pruner = build_pruner(pruner_name, 0.9, update_every=100, **options)
-        pruner.optimizer = optimizer
-        pruner.total_steps = total_steps
-        pruner.setup(prunable_parameters(model))
-        pruner.initial_masks()
+        pruner.attach(model, optimizer, total_steps)
     x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
 
     def step() -> None:

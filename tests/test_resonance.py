@@ -96,7 +96,7 @@ def test_controller_tracks_a_sparsity_target_on_a_synthetic_problem():
                           reading="weight", wave_kind="sin2", gain=0.5, max_change=1.0)  # fmt: skip
     pruner.setup({"w": weight})
     pruner.total_steps = 10_000_000  # the schedule sits at ~0: fix the target instead
-    pruner.schedule = lambda progress: 0.6
+    pruner.target = lambda progress: 0.6
     g = torch.Generator().manual_seed(0)
     freqs = torch.randint(1, N // 2 + 1, (2000,), generator=g).float() / N
     _feed(pruner, weight, freqs, N)

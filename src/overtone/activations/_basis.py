@@ -30,6 +30,11 @@ def compute_dtype_view(t: torch.Tensor) -> torch.Tensor:
     return t.float() if t.dtype in _LOW_PRECISION else t
 
 
+def inverse_factorials(degree: int) -> list[float]:
+    """``1 / k!`` for ``k = 1..degree`` (the Fourier activation's damping ``1 / n_k``)."""
+    return [1.0 / math.factorial(k) for k in range(1, degree + 1)]
+
+
 def only_needed(grads, needs_input_grad) -> tuple[torch.Tensor | None, ...]:
     """``grads`` with ``None`` wherever autograd does not need the gradient."""
     return tuple(g if needed else None for g, needed in zip(grads, needs_input_grad, strict=True))

@@ -34,16 +34,12 @@ from overtone.activations._basis import (
     CPU_COMPILE_NUMEL,
     BasisActivation,
     compute_dtype_view,
+    inverse_factorials,
     kernel_layout,
     only_needed,
 )
 
 # ---------------------------------------------------------------------- math helpers
-
-
-def _inverse_norms(degree: int) -> list[float]:
-    """``1 / k!`` for ``k = 1..d``."""
-    return [1.0 / math.factorial(k) for k in range(1, degree + 1)]
 
 
 @fused(cpu_min_numel=CPU_COMPILE_NUMEL)
@@ -56,7 +52,7 @@ def fourier_forward(
 ) -> torch.Tensor:
     xc = compute_dtype_view(x)
     y = bias + torch.zeros_like(xc)
-    for k, inv in enumerate(_inverse_norms(amplitudes.shape[0])):
+    for k, inv in enumerate(inverse_factorials(amplitudes.shape[0])):
         y = y + (amplitudes[k] * inv) * torch.cos(frequencies[k] * xc - phases[k])
     return y.to(x.dtype)
 
@@ -66,7 +62,7 @@ def _fourier_grad_terms(grad, x, amplitudes, frequencies, phases):
     xc, gc = compute_dtype_view(x), compute_dtype_view(grad)
     slope = torch.zeros_like(xc)
     amp_terms, freq_terms, phase_terms = [], [], []
-    for k, inv in enumerate(_inverse_norms(amplitudes.shape[0])):
+    for k, inv in enumerate(inverse_factorials(amplitudes.shape[0])):
         theta = frequencies[k] * xc - phases[k]
         sin = torch.sin(theta)
         weight = amplitudes[k] * inv
@@ -208,7 +204,7 @@ class FourierActivation(BasisActivation):
             design, torch.cat([y, dy]).unsqueeze(-1), driver="gelsd"
         ).solution.squeeze(-1)
         alpha, beta = solution[1 : 1 + self.degree], solution[1 + self.degree :]
-        norms = torch.tensor([math.factorial(k) for k in range(1, self.degree + 1)], dtype=x.dtype)
+        norms = 1 / torch.tensor(inverse_factorials(self.degree), dtype=x.dtype)
         self._fill("bias", solution[0])
         self._fill("amplitudes", torch.hypot(alpha, beta) * norms)
         self._fill("frequencies", omega)
@@ -217,7 +213,10 @@ class FourierActivation(BasisActivation):
 
 def fourier_moments(bias: float, amplitudes, frequencies, phases) -> tuple[float, float]:
     """``(E f(x)², E f'(x)²)`` for ``x ~ N(0, 1)``, in closed form (float64, one channel)."""
-    a = [float(v) * inv for v, inv in zip(amplitudes, _inverse_norms(len(amplitudes)), strict=True)]
+    a = [
+        float(v) * inv
+        for v, inv in zip(amplitudes, inverse_factorials(len(amplitudes)), strict=True)
+    ]
     w, p = [float(v) for v in frequencies], [float(v) for v in phases]
     mean = sum(a[k] * math.exp(-(w[k] ** 2) / 2) * math.cos(p[k]) for k in range(len(a)))
     forward, backward = bias * bias + 2 * bias * mean, 0.0

@@ -26,6 +26,7 @@ import math
 import torch
 
 from overtone import _kernels, _native
+from overtone.activations._basis import inverse_factorials
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int64
@@ -78,8 +79,8 @@ def usable(x: torch.Tensor, bias: torch.Tensor) -> bool:
 
 def _inverse_factorials(k: int, like: torch.Tensor) -> torch.Tensor:
     """``1/k!`` for ``k = 1..K`` as a float64 ``(K, 1, ..)`` column broadcasting like ``like``."""
-    values = [1.0 / math.factorial(i) for i in range(1, k + 1)]
-    return torch.tensor(values, dtype=torch.float64).reshape(k, *([1] * (like.dim() - 1)))
+    values = torch.tensor(inverse_factorials(k), dtype=torch.float64)
+    return values.reshape(k, *([1] * (like.dim() - 1)))
 
 
 def _kernel_parameters(bias, amplitudes, frequencies, phases):

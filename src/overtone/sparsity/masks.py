@@ -7,12 +7,11 @@ no masking and ``p.grad`` at a pruned position is the gradient of the *effective
 - :meth:`WeightMasks.mask_gradients_` (before the step) zeroes the gradients of pruned weights,
   so no optimizer moment accumulates them;
 - :meth:`WeightMasks.apply_` (after the step) zeroes pruned weights again, which undoes weight
-  decay, momentum and injected noise (the Langevin optimizer's) alike; given the optimizer it
-  also zeroes every piece of its state shaped like the weight (momentum, Adam's moments,
-  Langevin's velocity) at pruned positions;
-- :meth:`WeightMasks.reset_state_` does only the latter, at chosen positions: pruners call it
-  when masks change (on the weights pruned before or after the update), so that a regrown
-  connection starts from a fresh state, and apply the cheaper weight-only mask every step.
+  decay, momentum and injected noise (the Langevin optimizer's) alike;
+- :meth:`WeightMasks.reset_state_` zeroes every piece of optimizer state shaped like a weight
+  (momentum, Adam's moments, Langevin's velocity) at chosen positions: pruners call it when
+  masks change (on the weights pruned before or after the update), so that a regrown
+  connection starts from a fresh state.
 
 Masks are bool tensors keyed by parameter name; ``state_dict()`` holds them for checkpoints.
 """
@@ -67,16 +66,10 @@ class WeightMasks:
                 param.grad.mul_(self._factors[name])
 
     @torch.no_grad()
-    def apply_(self, optimizer: torch.optim.Optimizer | None = None) -> None:
-        """Zero pruned weights, and their optimizer state when ``optimizer`` is given."""
+    def apply_(self) -> None:
+        """Zero the pruned weights."""
         for name, param in self.parameters.items():
-            factor = self._factors[name]
-            param.mul_(factor)
-            if optimizer is None or param not in optimizer.state:
-                continue
-            for value in optimizer.state[param].values():
-                if isinstance(value, torch.Tensor) and value.shape == param.shape:
-                    value.mul_(factor if value.dtype == factor.dtype else factor.to(value.dtype))
+            param.mul_(self._factors[name])
 
     @torch.no_grad()
     def reset_state_(self, optimizer: torch.optim.Optimizer, where: dict[str, torch.Tensor]):

@@ -52,6 +52,20 @@ def check_fraction(name: str, value: object) -> float:
     return float(value)
 
 
+def kept_count(numel: int, sparsity: float) -> int:
+    """Weights a tensor of ``numel`` keeps at ``sparsity``: ``numel - ⌊sparsity · numel⌋``."""
+    return numel - math.floor(sparsity * numel)
+
+
+def cubic_sparsity(sparsity: float, progress: float, begin: float, end: float) -> float:
+    """``S (1 - (1 - p)³)`` with ``p = (progress - begin) / (end - begin)`` clipped to [0, 1]
+    (Zhu & Gupta 2017); 0 before ``begin``."""
+    if progress <= begin:
+        return 0.0
+    p = 1.0 if end == begin else min((progress - begin) / (end - begin), 1.0)
+    return sparsity * (1.0 - (1.0 - p) ** 3)
+
+
 def keep_top(scores: torch.Tensor, keep: int) -> torch.Tensor:
     """A bool mask keeping the ``keep`` largest ``scores`` (ties broken by position)."""
     flat = scores.reshape(-1)
@@ -82,9 +96,16 @@ class Pruner(Callback):
     # ------------------------------------------------------------------ engine hooks
 
     def on_train_start(self, trainer: Trainer) -> None:
-        self.optimizer = trainer.optimizer
-        self.total_steps = max(1, trainer.config.epochs * trainer.steps_per_epoch)
-        self.setup(prunable_parameters(trainer.model))
+        total = trainer.config.epochs * trainer.steps_per_epoch
+        self.attach(trainer.model, trainer.optimizer, total)
+
+    def attach(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               total_steps: int) -> None:  # fmt: skip
+        """Take over ``model``'s Linear / Conv weights for a run of ``total_steps`` steps
+        (the engine calls this at the start; a hand-written loop may too)."""
+        self.optimizer = optimizer
+        self.total_steps = max(1, total_steps)
+        self.setup(prunable_parameters(model))
         if self._pending is not None:  # resumed: no fresh masks (and no random draws)
             self._restore(self._pending)
             self._pending = None
@@ -177,11 +198,7 @@ class MagnitudePruner(Pruner):
         """The sparsity due at ``progress`` (fraction of training)."""
         if self.schedule == "one-shot":
             return self.sparsity if progress >= self.end else 0.0
-        if progress <= self.begin:
-            return 0.0
-        span = self.end - self.begin
-        p = 1.0 if span == 0 else min((progress - self.begin) / span, 1.0)
-        return self.sparsity * (1.0 - (1.0 - p) ** 3)
+        return cubic_sparsity(self.sparsity, progress, self.begin, self.end)
 
     @torch.no_grad()
     def update_masks(self) -> None:
@@ -191,12 +208,11 @@ class MagnitudePruner(Pruner):
         scores = {name: torch.where(mask, param.abs(), -1.0) for name, param, mask in items}
         if self.distribution == "uniform":
             for name, param, mask in items:
-                keep = param.numel() - math.floor(target * param.numel())
+                keep = kept_count(param.numel(), target)
                 if keep < int(mask.sum()):
                     self.masks.set_mask(name, keep_top(scores[name], keep))
             return
-        total = sum(param.numel() for _, param, _ in items)
-        keep = total - math.floor(target * total)
+        keep = kept_count(sum(param.numel() for _, param, _ in items), target)
         if keep >= sum(int(mask.sum()) for _, _, mask in items):
             return
         kept = keep_top(torch.cat([scores[name].reshape(-1) for name, _, _ in items]), keep)
@@ -234,7 +250,7 @@ class DynamicSparsePruner(Pruner):
 
     def initial_masks(self) -> None:
         for name, param, _ in list(self.masks.items()):
-            keep = param.numel() - math.floor(self.sparsity * param.numel())
+            keep = kept_count(param.numel(), self.sparsity)
             self.masks.set_mask(name, keep_top(torch.rand(param.shape), keep))
         self.masks.apply_()
 
@@ -461,18 +477,14 @@ class ResonancePruner(Pruner):
             if param.grad is not None:
                 self.estimators[name].update(param.grad)
 
-    def schedule(self, progress: float) -> float:
-        if progress <= self.begin:
-            return 0.0
-        span = self.end - self.begin
-        p = 1.0 if span == 0 else min((progress - self.begin) / span, 1.0)
-        return self.sparsity * (1.0 - (1.0 - p) ** 3)
+    def target(self, progress: float) -> float:
+        """The scheduled sparsity at ``progress`` (cubic, as in magnitude pruning)."""
+        return cubic_sparsity(self.sparsity, progress, self.begin, self.end)
 
     def _final_sparsity(self) -> float:
         """The sparsity the end-of-schedule projection reaches (floor per tensor)."""
-        total = sum(p.numel() for p in self.masks.parameters.values())
-        pruned = sum(math.floor(self.sparsity * p.numel()) for p in self.masks.parameters.values())
-        return pruned / total
+        sizes = [p.numel() for p in self.masks.parameters.values()]
+        return 1.0 - sum(kept_count(n, self.sparsity) for n in sizes) / sum(sizes)
 
     def threshold(self, param: torch.Tensor) -> torch.Tensor:
         """``T`` for every element of ``param`` (module docstring)."""
@@ -509,7 +521,7 @@ class ResonancePruner(Pruner):
             return
         if self.progress() >= self.end and self.masks.sparsity() == self._final_sparsity():
             return  # projected at the end of the schedule: masks stay fixed, weights fine-tune
-        target = self.schedule(self.progress())
+        target = self.target(self.progress())
         for name, param, mask in list(self.masks.items()):
             f = self._frequencies(name)
             threshold = self.threshold(param)
@@ -517,7 +529,7 @@ class ResonancePruner(Pruner):
             blocked = self.state[name]["blocked_until"]
             free = blocked <= self.steps
             margin = (f - threshold) if self.keep == "high" else (threshold - f)
-            budget = param.numel() - math.floor(target * param.numel())  # kept, as scheduled
+            budget = kept_count(param.numel(), target)  # kept, as scheduled
             active = int(mask.sum())
             prune_limit = max(1, math.ceil(self.max_change * active))
             grow_limit = max(1, math.ceil(self.max_change * budget))
