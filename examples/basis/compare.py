@@ -24,12 +24,12 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from overtone._io import write_summary
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.stats import format_mean_std, welch_t
@@ -133,10 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     table = summary_table(rows, args.seeds)
-    print(table)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y-%m-%d %H:%M")
-    (out / f"summary-{'-'.join(tasks)}.md").write_text(f"{stamp}\n\n{table}\n")
+    write_summary(out / f"summary-{'-'.join(tasks)}.md", table)
     return 0
 
 

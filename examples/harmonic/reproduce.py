@@ -26,12 +26,12 @@ import json
 import re
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from overtone._io import write_summary
 from overtone.config import TrainConfig, load_config
 from overtone.data import get_dataset
 from overtone.train import train_or_load
@@ -160,10 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{per_seed} | {seconds:.1f} |"
         )
     table = "\n".join(lines)
-    print(table)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y-%m-%d %H:%M")
-    (out / f"summary-{'-'.join(chosen)}.md").write_text(f"{args.data}, {stamp}\n\n{table}\n")
+    write_summary(out / f"summary-{'-'.join(chosen)}.md", table, heading=f"{args.data}, ")
     return 0
 
 

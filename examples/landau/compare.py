@@ -23,13 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file
 
+from overtone._io import write_summary
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.models import LANDAU_RECIPES, get_model
@@ -146,10 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if models:
             plot_decision_boundaries(models, data.test, out / f"boundaries_{data_name}.png",
                                      f"{data_name}: seed 0, test points")  # fmt: skip
-    table = "\n".join(lines)
-    print(table)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.md").write_text(f"{time.strftime('%Y-%m-%d %H:%M')}\n\n{table}\n")
+    write_summary(out / "summary.md", "\n".join(lines))
     return 0
 
 

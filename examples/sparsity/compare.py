@@ -21,12 +21,12 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from overtone._io import write_summary
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.stats import format_mean_std, welch_t
@@ -106,10 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             shown_t = "-" if t is None else f"{t:+.1f}"
             lines.append(f"| {sparsity} | {method} | {format_mean_std(accs[method])} | "
                          f"{gap:+.4f} | {shown_t} | {seconds:.1f} |")  # fmt: skip
-    table = "\n".join(lines)
-    print(table)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.md").write_text(f"{time.strftime('%Y-%m-%d %H:%M')}\n\n{table}\n")
+    write_summary(out / "summary.md", "\n".join(lines))
     return 0
 
 
