@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from overtone._io import write_summary
+from overtone.cli import train_command
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.stats import format_mean_std, welch_t
@@ -70,24 +71,8 @@ def run_config(task: str, activation: str, seed: int, fit: bool, out: Path) -> d
     return values
 
 
-def toml_value(value: Any) -> str:
-    """``value`` as a TOML value (what ``--model-arg KEY=VALUE`` parses)."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
-    return json.dumps(value)
-
-
 def command(values: dict[str, Any]) -> str:
-    flags = [f"--model {values['model']}", f"--data {values['data']}"]
-    for key, value in values.items():
-        if key in ("model", "data", "out"):
-            continue
-        if isinstance(value, dict):
-            flag = {"model_args": "--model-arg", "data_args": "--data-arg"}[key]
-            flags += [f"{flag} '{k}={toml_value(v)}'" for k, v in value.items()]
-        else:
-            flags.append(f"--{key.replace('_', '-')} {value}")
-    return "overtone train " + " ".join(flags)
+    return train_command({k: v for k, v in values.items() if k != "out"})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,6 @@ written to ``<out>/summary.md``::
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 import torch
 
 from overtone._io import write_summary
+from overtone.cli import train_command
 from overtone.config import TrainConfig, load_config
 from overtone.data import get_dataset
 from overtone.train import train_or_load
@@ -87,20 +87,10 @@ def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def command(config_file: Path, data: str, seed: int, overrides: dict[str, Any]) -> str:
-    flags = [f"--config {config_file.relative_to(HERE.parents[1])}", f"--data {data}"]
-    flags.append(f"--seed {seed}")
-    for key, value in overrides.items():
-        if key == "callbacks":
-            for name, options in value.items():
-                flags += [f"--callback-arg {name}.{k}={v}" for k, v in options.items()]
-        elif key == "sched_args":
-            flags.append("(with the file's [sched_args] table removed)")
-        elif isinstance(value, dict):
-            flag = {"model_args": "--model-arg", "optim_args": "--optim-arg"}[key]
-            flags += [f"{flag} {k}={json.dumps(v)}" for k, v in value.items()]
-        else:
-            flags.append(f"--{key.replace('_', '-')} {value}")
-    return "overtone train " + " ".join(flags)
+    prefix = f"--config {config_file.relative_to(HERE.parents[1])} --data {data} --seed {seed}"
+    shown = train_command({k: v for k, v in overrides.items() if k != "sched_args"}, prefix)
+    return shown + (" (with the file's [sched_args] table removed)" if "sched_args" in overrides
+                    else "")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

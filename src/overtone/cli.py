@@ -8,6 +8,7 @@ file. Errors in configs, data or checkpoints print one clear line and exit with 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import MISSING, fields
 from typing import Any
@@ -25,6 +26,33 @@ TABLE_FLAGS = {
     "loss_args": "--loss-arg",
     "pruner_args": "--pruner-arg",
 }
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as a TOML value (what ``--model-arg KEY=VALUE`` parses)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+def train_command(values: dict[str, Any], prefix: str = "") -> str:
+    """The ``overtone train`` command line that sets the config keys ``values`` (for the
+    scripts that print what they run); ``prefix`` goes first (e.g. ``--config FILE``)."""
+    flags = [prefix] if prefix else []
+    for key, value in values.items():
+        if key == "callbacks":
+            for name, options in value.items():
+                flags += [
+                    f"--callback-arg '{name}.{k}={toml_value(v)}'" for k, v in options.items()
+                ]
+                flags += [] if options else [f"--callback {name}"]
+        elif key in TABLE_FLAGS:
+            flags += [f"{TABLE_FLAGS[key]} '{k}={toml_value(v)}'" for k, v in value.items()]
+        elif isinstance(value, bool):
+            flags.append(f"--{'' if value else 'no-'}{key.replace('_', '-')}")
+        else:
+            flags.append(f"--{key.replace('_', '-')} {value}")
+    return "overtone train " + " ".join(flags)
 
 
 def _key_value(text: str) -> tuple[str, Any]:
