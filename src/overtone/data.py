@@ -550,8 +550,9 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 def read_npz_array(path: Path) -> np.ndarray:
     """The single array of a published ``.npz`` file (never unpickles)."""
+    # The file handle is ours, so it is closed even when numpy rejects the archive.
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
             return archive[archive.files[0]]
     except (OSError, ValueError, IndexError, zipfile.BadZipFile, EOFError) as err:
         raise DataError(f"{path}: cannot be read as .npz ({err}); the file is corrupt") from None
