@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from overtone.sparsity import ESTIMATORS, dominant_frequency, make_estimator
+from overtone.sparsity import ESTIMATORS, dominant_frequency, make_estimator, spectra
 
 N = 32
 
@@ -44,6 +44,30 @@ def test_reference_equals_numpy_fft_on_random_histories():
     power = np.abs(np.fft.rfft(x - x.mean(0), axis=0))[1 : N // 2 + 1] ** 2
     want = torch.from_numpy((power.argmax(0) + 1) / N).float()
     assert (dominant_frequency(history) == want).float().mean() >= 0.9999
+
+
+@pytest.mark.skipif(spectra._library() is None, reason="no C compiler: native kernel not built")
+@pytest.mark.parametrize("window", [4, 5, 7, 32, 33, 64, 300])
+def test_native_kernel_equals_the_torch_path(window, monkeypatch):
+    """The C kernel (f32 and int8 rings) gives the torch path's bins, on tones and on noise,
+    for odd windows (no even/odd split), a tail of elements not filling a block, and beyond
+    its largest window (300 > 256: the torch path runs)."""
+    g = torch.Generator().manual_seed(window)
+    noise = torch.randn(window, 3, 131, generator=g)
+    bins = torch.arange(1, window // 2 + 1)
+    tones = _tones(bins.repeat(9) / window, window).reshape(window, 9, -1)
+    for history in (noise, tones):
+        fp32, int8 = _run("fft", history, window), _run("fft-int8", history, window)
+        native = dominant_frequency(history), fp32.frequency(), int8.frequency()
+        monkeypatch.setenv("OVERTONE_NATIVE", "0")
+        reference = (dominant_frequency(history), dominant_frequency(fp32.history),
+                     dominant_frequency(int8.decoded_history()))  # fmt: skip
+        monkeypatch.delenv("OVERTONE_NATIVE")
+        for got, want in zip(native, reference, strict=True):
+            assert got.shape == want.shape
+            assert (got == want).float().mean() >= 0.999  # a rounding-level near-tie may differ
+        assert torch.equal(native[0], reference[0]) or history is noise
+    assert torch.equal(dominant_frequency(tones), (bins.repeat(9) / window).reshape(9, -1))
 
 
 @pytest.mark.parametrize("name", ["fft", "fft-int8"])

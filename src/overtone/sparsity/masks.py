@@ -9,9 +9,8 @@ no masking and ``p.grad`` at a pruned position is the gradient of the *effective
 - :meth:`WeightMasks.apply_` (after the step) zeroes pruned weights again, which undoes weight
   decay, momentum and injected noise (the Langevin optimizer's) alike;
 - :meth:`WeightMasks.reset_state_` zeroes every piece of optimizer state shaped like a weight
-  (momentum, Adam's moments, Langevin's velocity) at chosen positions: pruners call it when
-  masks change (on the weights pruned before or after the update), so that a regrown
-  connection starts from a fresh state.
+  (momentum, Adam's moments, Langevin's velocity) at chosen positions: pruners call it on the
+  weights they regrow, so that a regrown connection starts from a fresh state.
 
 Masks are bool tensors keyed by parameter name; ``state_dict()`` holds them for checkpoints.
 """

@@ -21,14 +21,25 @@ given at construction), ``frequency()`` returns, per element, a frequency in cyc
   mixture, not its peak. White noise gives ``ρ₁ = 0``, ``f = 1/4``; a steady drift (small
   differences, large variance) ``ρ₁ → 1``, ``f → 0``. Differences rather than a lagged product
   keep a drifting mean out of the estimate.
+
+On the CPU the ring estimators' spectra come from a C kernel (``overtone/csrc/spectra.c``,
+compiled on first use by :mod:`overtone._native`): it reads each history once, straight from
+the int8 codes for ``"fft-int8"``, and keeps only the running argmax, where the torch path
+writes and re-reads an ``(elements, N)`` spectrum. At ``N = 32`` on 266k weights, one thread:
+9.6 ms against 51 ms (float32) and 97 ms (int8). The torch path runs when there is no
+compiler, on other devices, or with ``OVERTONE_NATIVE=0``.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 from typing import Any
 
 import torch
+
+from overtone import _native
 
 ESTIMATORS = ("fft", "fft-int8", "centroid")
 
@@ -47,6 +58,61 @@ def _dft_basis(n: int, device: torch.device) -> torch.Tensor:
     return torch.cat([torch.cos(angle), torch.sin(angle)], dim=1).float().to(device)
 
 
+_P, _I = ctypes.c_void_p, ctypes.c_int64
+_SIGNATURES = {
+    "dominant_bins_f32": [_P, _I, _I, _I, _I, _P, _P, _P],
+    "dominant_bins_i8": [_P, _P, _I, _I, _I, _I, _P, _P, _P],
+}
+MAX_NATIVE_WINDOW = 256  # the C kernel's buffer (csrc/spectra.c, MAX_N)
+
+
+@functools.cache
+def _library() -> ctypes.CDLL | None:
+    library = _native.load("spectra")
+    if library is not None:
+        for name, argtypes in _SIGNATURES.items():
+            getattr(library, name).argtypes = argtypes
+            getattr(library, name).restype = ctypes.c_int
+    return library
+
+
+@functools.cache
+def _bin_tables(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of ``2π k t / n`` as ``(n/2, n)`` tables, bins ``k = 1..n/2`` (the same
+    float32 values as :func:`_dft_basis`)."""
+    basis = _dft_basis(n, torch.device("cpu"))
+    half = n // 2
+    return basis[:, :half].T.contiguous(), basis[:, half:].T.contiguous()
+
+
+def _native_usable(tensor: torch.Tensor, window: int) -> bool:
+    return (
+        _native.enabled()
+        and tensor.device.type == "cpu"
+        and tensor.is_contiguous()
+        and 4 <= window <= MAX_NATIVE_WINDOW
+        and _library() is not None
+    )
+
+
+def _native_frequency(kernel: str, window: int, shape: torch.Size, *data: torch.Tensor):
+    """Per element ``k / N`` of the dominant bin from the C kernel ``kernel`` reading ``data``
+    (the float32 ring, or the int8 codes and their scales), split over threads."""
+    elements = math.prod(shape)
+    bins = torch.empty(elements, dtype=torch.int64)
+    cos_table, sin_table = _bin_tables(window)
+    function = getattr(_library(), kernel)
+    pointers = [t.data_ptr() for t in data]
+
+    def call(start: int, stop: int) -> None:
+        out = bins.data_ptr() + 8 * start
+        function(*pointers, window, elements, start, stop, cos_table.data_ptr(),
+                 sin_table.data_ptr(), out)  # fmt: skip
+
+    _native.run([functools.partial(call, s, e) for s, e in _native.pieces(elements, window)])
+    return (bins.float() / window).reshape(shape)
+
+
 def dominant_frequency(history: torch.Tensor) -> torch.Tensor:
     """Per element of ``history`` ``(N, ...)``: ``k / N`` of the largest DFT power
     ``|X_k|² = (Σ_t x_t cos 2πkt/N)² + (Σ_t x_t sin 2πkt/N)²`` over bins ``k = 1..N/2`` (the
@@ -54,6 +120,8 @@ def dominant_frequency(history: torch.Tensor) -> torch.Tensor:
     so the DC component needs no removal; one matrix product does all elements (2x faster than
     ``torch.fft.rfft`` along the time axis on the CPU)."""
     n = history.shape[0]
+    if history.dtype == torch.float32 and _native_usable(history, n):
+        return _native_frequency("dominant_bins_f32", n, history.shape[1:], history)
     flat = history.reshape(n, -1).float()
     projection = flat.T @ _dft_basis(n, flat.device)  # (elements, 2 (N/2))
     half = n // 2
@@ -145,6 +213,9 @@ class RingInt8FFT(FrequencyEstimator):
         return self.codes.float() * self.scales.reshape(self.window, *([1] * len(self.shape)))
 
     def frequency(self) -> torch.Tensor:
+        if _native_usable(self.codes, self.window):
+            return _native_frequency("dominant_bins_i8", self.window, self.shape, self.codes,
+                                     self.scales)  # fmt: skip
         return dominant_frequency(self.decoded_history())
 
     def _tensors(self) -> dict[str, torch.Tensor]:
