@@ -54,11 +54,10 @@ def make_step(pruner_name: str | None, options: dict, total_steps: int):
         optimizer.zero_grad(set_to_none=True)
         nn.functional.cross_entropy(model(x), y).backward()
         if pruner is not None:
-            pruner.after_backward(None)
-            pruner.before_optimizer_step(None)
+            pruner.prepare_gradients()
         optimizer.step()
         if pruner is not None:
-            pruner.after_optimizer_step(None)
+            pruner.step()
 
     return step
 

@@ -179,3 +179,47 @@ def test_rigl_resumes_exactly(tmp_path):
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "crashed")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed.final["test_acc"] == full.final["test_acc"]
+
+
+# ---------------------------------------------------------------------- any optimizer
+
+
+@pytest.mark.parametrize("optimizer_name", ["sgd", "adamw", "langevin"])
+@pytest.mark.parametrize("pruner_name", ["set", "resonance"])
+def test_hand_written_loop_with_any_optimizer(optimizer_name, pruner_name):
+    """Through SGD (momentum, weight decay), AdamW and Langevin (noise) steps: pruned weights
+    stay exactly zero, regrown ones start with zero optimizer state, ``groups`` reports the
+    masks."""
+    from overtone.optim import Langevin
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    optimizer = {
+        "sgd": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-2),
+        "adamw": lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
+        "langevin": lambda p: Langevin(p, lr=0.05, damping=0.1, temperature=1.0),
+    }[optimizer_name](model.parameters())
+    options = {"window": 4, "cooling": 2} if pruner_name == "resonance" else {}
+    pruner = build_pruner(pruner_name, 0.75, update_every=3, end=1.0, **options)
+    pruner.attach(model, optimizer, 60)
+    x, y = torch.randn(32, 8), torch.randn(32, 3)
+    regrowths = 0
+    for _ in range(60):
+        before = {name: mask.clone() for name, mask in pruner.masks.masks.items()}
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        pruner.prepare_gradients()
+        optimizer.step()
+        pruner.step()
+        for name, param, mask in pruner.masks.items():
+            assert torch.all(param[~mask] == 0)
+            regrown = mask & ~before[name]
+            regrowths += int(regrown.sum())
+            for value in optimizer.state[param].values():
+                if isinstance(value, torch.Tensor) and value.shape == param.shape:
+                    assert torch.all(value[regrown] == 0)
+    assert regrowths > 0
+    assert [g["name"] for g in pruner.groups] == ["0.weight", "2.weight"]
+    for group, (_, param, mask) in zip(pruner.groups, pruner.masks.items(), strict=True):
+        assert group["kept"] == int(mask.sum()) and group["shape"] == tuple(param.shape)
+        assert group["sparsity"] == pytest.approx(0.75, abs=0.02)

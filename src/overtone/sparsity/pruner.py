@@ -3,11 +3,14 @@
 A :class:`Pruner` holds one group per prunable weight (``Linear`` / ``Conv`` weights), a
 :class:`~overtone.sparsity.WeightMasks` and per-weight ``state``, and plugs into the engine:
 
-``after_backward`` -> :meth:`Pruner.observe` (gradients of every weight, pruned ones included,
-are visible here) -> ``before_optimizer_step``: gradients of pruned weights zeroed ->
-``optimizer.step()`` -> ``after_optimizer_step``: every ``update_every`` steps
-:meth:`Pruner.update_masks` and a reset of the optimizer state of every regrown weight; then,
-every step, pruned weights are zeroed (undoing weight decay, momentum or noise).
+``after_backward`` -> :meth:`Pruner.prepare_gradients`: :meth:`Pruner.observe` (gradients of
+every weight, pruned ones included, are visible here), then the gradients of pruned weights are
+zeroed (before clipping) -> ``optimizer.step()`` -> ``after_optimizer_step`` ->
+:meth:`Pruner.step`: every ``update_every`` steps :meth:`Pruner.update_masks`, the masks shared
+from rank 0 under ``torch.distributed`` (:meth:`Pruner.share_decisions`) and a reset of the
+optimizer state of every regrown weight; then, every step, pruned weights are zeroed (undoing
+weight decay, momentum or noise). A hand-written loop calls :meth:`Pruner.attach` once, then
+``prepare_gradients()`` after each backward and ``step()`` after each optimizer step.
 
 The state of a weight is reset when it is regrown, not when it is pruned: while pruned its
 state is never seen (its gradient is zeroed and the weight re-zeroed after every step), so a
@@ -117,6 +120,8 @@ class Pruner(Callback):
             self._pending = None
         else:
             self.initial_masks()
+            self.share_decisions()
+            self.masks.apply_()
 
     def setup(self, parameters: dict[str, torch.nn.Parameter]) -> None:
         """Create masks (all kept) and per-weight state for ``parameters``."""
@@ -127,19 +132,70 @@ class Pruner(Callback):
         """Masks at the start of a fresh run (default: every weight kept)."""
 
     def after_backward(self, trainer: Trainer) -> None:
-        self.observe()
-
-    def before_optimizer_step(self, trainer: Trainer) -> None:
-        self.masks.mask_gradients_()
+        self.prepare_gradients()
 
     def after_optimizer_step(self, trainer: Trainer) -> None:
+        self.step()
+
+    def prepare_gradients(self) -> None:
+        """After ``backward()``: record the gradients (pruned weights' included, see
+        :meth:`observe`), then zero those of pruned weights, so neither gradient clipping nor
+        the optimizer sees them."""
+        self.observe()
+        self.masks.mask_gradients_()
+
+    def step(self) -> None:
+        """After ``optimizer.step()``: every ``update_every`` steps (and at the last step)
+        update the masks, share them from rank 0 and reset the regrown weights' optimizer
+        state; then zero the pruned weights."""
         self.steps += 1
         if self.steps % self.update_every == 0 or self.steps == self.total_steps:
             before = {name: mask.clone() for name, mask in self.masks.masks.items()}
             self.update_masks()
+            self.share_decisions()
             regrown = {name: mask & ~before[name] for name, mask in self.masks.masks.items()}
             self.masks.reset_state_(self.optimizer, regrown)
         self.masks.apply_()  # weights only: gradients were masked, so state stays put
+
+    @property
+    def groups(self) -> list[dict[str, Any]]:
+        """One entry per pruned weight: ``name``, ``shape``, ``kept`` and ``sparsity``."""
+        return [
+            {"name": name, "shape": tuple(mask.shape), "kept": int(mask.sum()),
+             "sparsity": 1.0 - int(mask.sum()) / mask.numel()}
+            for name, _, mask in self.masks.items()
+        ]  # fmt: skip
+
+    # ------------------------------------------------------------------ torch.distributed
+
+    shared_scalars: tuple[str, ...] = ()  # attributes a subclass's decisions depend on
+
+    @torch.no_grad()
+    def share_decisions(self) -> None:
+        """Under ``torch.distributed`` (initialized, more than one rank) give every rank rank
+        0's masks, per-weight state tensors and :attr:`shared_scalars`, so masks are identical
+        everywhere whatever each rank saw (its own gradients, its own random draws). A no-op
+        otherwise. Frequency estimators are not shared: under DDP every rank records the same
+        all-reduced gradients anyway."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return
+        for name, mask in list(self.masks.masks.items()):
+            shared = mask.to(torch.uint8)
+            dist.broadcast(shared, src=0)
+            self.masks.set_mask(name, shared.bool())
+        for per_weight in self.state.values():
+            for value in per_weight.values():
+                if isinstance(value, torch.Tensor):
+                    dist.broadcast(value, src=0)
+        if self.shared_scalars:
+            device = next(iter(self.masks.masks.values())).device
+            values = [float(getattr(self, key)) for key in self.shared_scalars]
+            shared = torch.tensor(values, dtype=torch.float64, device=device)
+            dist.broadcast(shared, src=0)
+            for key, value in zip(self.shared_scalars, shared.tolist(), strict=True):
+                setattr(self, key, type(getattr(self, key))(value))
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         metrics["sparsity"] = self.masks.sparsity()
@@ -258,7 +314,6 @@ class DynamicSparsePruner(Pruner):
         for name, param, _ in list(self.masks.items()):
             keep = kept_count(param.numel(), self.sparsity)
             self.masks.set_mask(name, keep_top(torch.rand(param.shape), keep))
-        self.masks.apply_()
 
     def zeta(self, progress: float) -> float:
         if progress >= self.end:
@@ -393,6 +448,8 @@ class ResonancePruner(Pruner):
     before the estimate (ring estimators only), so frequency carries no information.
     """
 
+    shared_scalars = ("amplitude", "best_val_acc", "hold")
+
     def __init__(
         self,
         sparsity: float = 0.9,
@@ -458,8 +515,10 @@ class ResonancePruner(Pruner):
         for name, param in parameters.items():
             self.estimators[name] = make_estimator(self.estimator_name, param.shape,
                                                    self.window, device=param.device)  # fmt: skip
-            self.state[name] = {"blocked_until": torch.zeros(param.shape, dtype=torch.long),
-                                "frequency": torch.full(param.shape, 0.25)}  # fmt: skip
+            self.state[name] = {
+                "blocked_until": torch.zeros(param.shape, dtype=torch.long, device=param.device),
+                "frequency": torch.full(param.shape, 0.25, device=param.device),
+            }
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
