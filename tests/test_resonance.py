@@ -71,6 +71,39 @@ def test_cooling_period_is_honoured_exactly(monkeypatch):
     assert torch.all(pruner.state["w"]["blocked_until"] == pruned_at + 5)
 
 
+def test_hysteresis_is_a_dead_zone_around_the_threshold(monkeypatch):
+    pruner, weight = _pruner(hysteresis=0.1)
+    monkeypatch.setattr(pruner, "threshold", lambda p: torch.full(p.shape, 0.25))
+    _feed(pruner, weight, torch.full((6,), 1 / N), N)
+    # kept: 0.2 is within 0.1 below T (stays), 0.125 is 0.125 below (pruned)
+    frequency = {"now": torch.tensor([[0.2, 0.2, 0.2], [0.125, 0.125, 0.125]])}
+    monkeypatch.setattr(pruner, "_frequencies", lambda name: frequency["now"])
+    pruner.update_masks()
+    assert pruner.masks.masks["w"].tolist() == [[True] * 3, [False] * 3]
+    # pruned: 0.3 is within 0.1 above T (stays pruned), 0.375 is 0.125 above (regrows)
+    frequency["now"] = torch.tensor([[0.2, 0.2, 0.2], [0.3, 0.3, 0.375]])
+    pruner.steps += 1
+    pruner.update_masks()
+    assert pruner.masks.masks["w"].tolist() == [[True] * 3, [False, False, True]]
+
+
+@pytest.mark.parametrize("prune_first", ["smallest", "farthest"])
+def test_prune_first_orders_the_limited_pruning(monkeypatch, prune_first):
+    """All six are below T but ``max_change`` allows two: the two smallest ``|w|`` go, or the
+    two farthest below T."""
+    pruner, weight = _pruner(max_change=0.3, prune_first=prune_first)
+    with torch.no_grad():
+        weight.copy_(torch.tensor([[0.5, -0.1, 0.9], [0.2, -0.7, 0.3]]))
+    monkeypatch.setattr(pruner, "threshold", lambda p: torch.full(p.shape, 0.45))
+    _feed(pruner, weight, torch.full((6,), 1 / N), N)
+    frequency = torch.tensor([[0.4, 0.3, 0.1], [0.35, 0.2, 0.25]])
+    monkeypatch.setattr(pruner, "_frequencies", lambda name: frequency)
+    pruner.update_masks()
+    pruned = (~pruner.masks.masks["w"]).nonzero().tolist()
+    want = [[0, 1], [1, 0]] if prune_first == "smallest" else [[0, 2], [1, 1]]
+    assert pruned == want
+
+
 def test_threshold_waves_and_readings():
     u = torch.tensor([0.0, math.pi / 4, math.pi / 2, math.pi])
     assert torch.allclose(wave("sin2", u), torch.tensor([0.0, 0.5, 1.0, 0.0]), atol=1e-6)
@@ -141,6 +174,9 @@ def test_engine_run_ends_exactly_at_the_target(tmp_path, args):
         ({"reading": "space"}, "reading must be one of"),
         ({"bits": 0}, r"bits must be an integer in \[1, 16\]"),
         ({"shuffle_history": True, "estimator": "centroid"}, "needs a ring estimator"),
+        ({"hysteresis": -0.1}, r"hysteresis must be a frequency in \[0, 0.5\]"),
+        ({"prune_first": "largest"}, "prune_first must be one of"),
+        ({"max_change": 1.5}, r"max_change must be a fraction"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):

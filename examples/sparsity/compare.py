@@ -6,8 +6,11 @@ weight matrices (uniform sparsity per tensor) with updates every 100 steps. Meth
 
 - ``dense``; ``magnitude`` (gradual, cubic to 75% of training); ``magnitude-oneshot`` (prune
   at 75%, fine-tune); ``set``; ``rigl``;
-- ``resonance`` (``keep="high"``, as described), ``resonance-low`` (``keep="low"``) and
-  ``resonance-shuffled`` (the control: histories permuted in time before the estimate).
+- ``resonance`` (defaults: ``keep="high"`` as described, the smallest ``|w|`` pruned first
+  among connections below the threshold), ``resonance-farthest`` (those farthest below it
+  first), ``resonance-smoothed`` (EMA 0.9 of the estimates, hysteresis 0.05 cycles / step),
+  ``resonance-low`` (``keep="low"``) and ``resonance-shuffled`` (the control: the defaults
+  with histories permuted in time before the estimate).
 
 Finished runs are skipped when run again; the summary (test accuracy mean ± std over seeds,
 gap to dense, Welch's t against SET) is printed and written to ``<out>/summary.md``::
@@ -48,9 +51,12 @@ METHODS: dict[str, dict[str, Any]] = {
     "set": {"pruner": "set"},
     "rigl": {"pruner": "rigl"},
     "resonance": {"pruner": "resonance"},
+    "resonance-farthest": {"pruner": "resonance", "pruner_args": {"prune_first": "farthest"}},
+    "resonance-smoothed": {"pruner": "resonance",
+                           "pruner_args": {"smoothing": 0.9, "hysteresis": 0.05}},
     "resonance-low": {"pruner": "resonance", "pruner_args": {"keep": "low"}},
     "resonance-shuffled": {"pruner": "resonance", "pruner_args": {"shuffle_history": True}},
-}
+}  # fmt: skip
 
 
 def run_config(method: str, sparsity: float, seed: int, epochs: int, out: Path) -> dict:
