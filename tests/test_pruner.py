@@ -147,6 +147,7 @@ def test_rigl_regrows_where_the_dense_gradient_is_largest():
     pruner = build_pruner("rigl", 0.5, drop_fraction=0.5, update_every=1)
     pruner.setup({"w": layer.weight})
     pruner.initial_masks()
+    pruner.masks.apply_()  # as attach() does: pruned weights are zero
     mask = pruner.masks.masks["w"]
     grad = torch.arange(20.0).reshape(5, 4)  # largest where the index is largest
     pruner.state["w"]["dense_grad"] = grad
@@ -159,6 +160,7 @@ def test_rigl_regrows_where_the_dense_gradient_is_largest():
     inactive_scores = grad[~mask].sort(descending=True).values
     assert torch.equal(grad[grown].sort(descending=True).values, inactive_scores[:n])
     assert torch.all(layer.weight.detach()[grown] == 0)  # regrown weights start at zero
+    assert torch.all(layer.weight.detach()[mask & ~new] != 0)  # zeroed by step(), not here
 
 
 def test_drop_fraction_schedules():

@@ -21,7 +21,8 @@ WORLD = 2
 STEPS = 40
 
 
-def _worker(rank: int, folder: str, pruner_name: str, share: bool, ddp: bool) -> None:
+def _worker(rank: int, folder: str, pruner_name: str, share: bool, ddp: bool,
+            options: dict) -> None:  # fmt: skip
     dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank,
                             world_size=WORLD, timeout=timedelta(seconds=30))  # fmt: skip
     try:
@@ -30,7 +31,8 @@ def _worker(rank: int, folder: str, pruner_name: str, share: bool, ddp: bool) ->
         net = nn.Sequential(nn.Linear(12, 32), nn.Tanh(), nn.Linear(32, 4))
         model = nn.parallel.DistributedDataParallel(net) if ddp else net
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-        options = {"window": 8, "cooling": 5} if pruner_name == "resonance" else {}
+        if pruner_name == "resonance":
+            options = {"window": 8, "cooling": 5, **options}
         pruner = build_pruner(pruner_name, 0.7, update_every=10, **options)
         if not share:
             pruner.share_decisions = lambda: None  # the control: each rank decides alone
@@ -50,11 +52,13 @@ def _worker(rank: int, folder: str, pruner_name: str, share: bool, ddp: bool) ->
         dist.destroy_process_group()
 
 
-def _run(tmp_path, pruner_name: str, share: bool, ddp: bool = False) -> list[dict]:
+def _run(tmp_path, pruner_name: str, share: bool, ddp: bool = False, **options) -> list[dict]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("fork")
     processes = [
-        context.Process(target=_worker, args=(rank, str(tmp_path), pruner_name, share, ddp))
+        context.Process(
+            target=_worker, args=(rank, str(tmp_path), pruner_name, share, ddp, options)
+        )
         for rank in range(WORLD)
     ]
     for process in processes:
@@ -88,9 +92,16 @@ def test_every_rank_holds_rank_zeros_masks(tmp_path, pruner_name):
     assert not _same_masks(alone)
 
 
+def _same_weights(results: list[dict]) -> bool:
+    first = results[0]["weights"]
+    return all(torch.equal(r["weights"][k], first[k]) for r in results[1:] for k in first)
+
+
 def test_under_ddp_ranks_stay_identical(tmp_path):
-    """With DistributedDataParallel (all-reduced gradients) masks and weights agree exactly."""
-    results = _run(tmp_path, "resonance", share=True, ddp=True)
-    assert _same_masks(results)
-    for name, weight in results[0]["weights"].items():
-        assert torch.equal(weight, results[1]["weights"][name])
+    """Under DistributedDataParallel (all-reduced gradients) the ranks still draw their own
+    random numbers (here: the shuffled-history control): with shared decisions masks and
+    weights agree exactly, without them the replicas drift apart."""
+    shared = _run(tmp_path / "shared", "resonance", share=True, ddp=True, shuffle_history=True)
+    assert _same_masks(shared) and _same_weights(shared)
+    alone = _run(tmp_path / "alone", "resonance", share=False, ddp=True, shuffle_history=True)
+    assert not _same_masks(alone) and not _same_weights(alone)

@@ -47,11 +47,11 @@ def test_reference_equals_numpy_fft_on_random_histories():
 
 
 @pytest.mark.skipif(spectra._library() is None, reason="no C compiler: native kernel not built")
-@pytest.mark.parametrize("window", [4, 5, 7, 32, 33, 64, 300])
+@pytest.mark.parametrize("window", [4, 5, 7, 32, 33, 128, 300])
 def test_native_kernel_equals_the_torch_path(window, monkeypatch):
     """The C kernel (f32 and int8 rings) gives the torch path's bins, on tones and on noise,
     for odd windows (no even/odd split), a tail of elements not filling a block, and beyond
-    its largest window (300 > 256: the torch path runs)."""
+    its largest window (300 > 128: the torch path runs)."""
     g = torch.Generator().manual_seed(window)
     noise = torch.randn(window, 3, 131, generator=g)
     bins = torch.arange(1, window // 2 + 1)
@@ -133,3 +133,16 @@ def test_bad_arguments_raise():
         make_estimator("goertzel", (2,))
     with pytest.raises(ValueError, match=r"expected a gradient of shape \(2,\)"):
         make_estimator("centroid", (2,)).update(torch.zeros(3))
+
+
+def test_int8_ring_under_a_float64_default_dtype():
+    """The per-step scales are float32 whatever the default dtype (the kernel reads float32)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        freqs = torch.full((50,), 3 / 8)
+        est = _run("fft-int8", _tones(freqs, 8), window=8)
+        assert est.scales.dtype == torch.float32
+        assert torch.equal(est.frequency(), freqs.float())
+    finally:
+        torch.set_default_dtype(previous)

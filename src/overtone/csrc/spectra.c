@@ -23,7 +23,7 @@
 #define LANES 16
 #define GROUP 4 /* vectors per block */
 #define BLOCK (LANES * GROUP)
-#define MAX_N 256
+#define MAX_N 128 /* buffers on the stack: 64 KiB per call */
 
 typedef float vf __attribute__((vector_size(4 * LANES)));
 typedef int32_t vi __attribute__((vector_size(4 * LANES)));

@@ -73,7 +73,7 @@ class WeightMasks:
     @torch.no_grad()
     def reset_state_(self, optimizer: torch.optim.Optimizer, where: dict[str, torch.Tensor]):
         """Zero the optimizer state shaped like each weight at the positions ``where[name]``
-        (after a mask update: the pruned and the regrown weights start afresh)."""
+        (after a mask update, on the regrown weights: they start afresh)."""
         for name, positions in where.items():
             param = self.parameters[name]
             for value in optimizer.state.get(param, {}).values():

@@ -206,6 +206,8 @@ class Pruner(Callback):
         """Called after every backward pass (gradients of pruned weights included)."""
 
     def update_masks(self) -> None:  # pragma: no cover - every pruner overrides
+        """Decide new masks (``self.masks.set_mask``); never change the weights: :meth:`step`
+        zeroes the pruned ones once the masks are shared, and regrown ones are already zero."""
         raise NotImplementedError
 
     def progress(self) -> float:
@@ -230,7 +232,12 @@ class Pruner(Callback):
     def _restore(self, state: dict[str, Any]) -> None:
         self.steps = int(state["steps"])
         self.masks.load_state_dict(state["masks"])
-        self.state = state["state"]
+        self.state = {  # checkpoints load on the CPU: state goes back to each weight's device
+            name: {key: value.to(self.masks.masks[name].device)
+                   if isinstance(value, torch.Tensor) else value
+                   for key, value in per_weight.items()}
+            for name, per_weight in state["state"].items()
+        }  # fmt: skip
 
 
 class MagnitudePruner(Pruner):
@@ -337,12 +344,10 @@ class DynamicSparsePruner(Pruner):
             if n == 0 or active == param.numel():
                 continue
             survivors = keep_top(torch.where(mask, param.abs(), -1.0), active - n)
-            dropped = mask & ~survivors
             candidates = ~mask  # not the ones just dropped: a swap back would be a no-op
             scores = torch.where(candidates, self.grow_scores(name, param).float(), -math.inf)
-            grown = keep_top(scores, n) & candidates
+            grown = keep_top(scores, n) & candidates  # at zero: pruned weights are zero
             self.masks.set_mask(name, survivors | grown)
-            param.masked_fill_(grown | dropped, 0.0)
 
 
 class SETPruner(DynamicSparsePruner):
@@ -454,7 +459,9 @@ class ResonancePruner(Pruner):
     whose validation accuracy fell more than ``patience_drop`` below the best, ``A`` may only
     fall for one epoch. At ``end`` an exact projection (by distance to the threshold, ties by
     ``|w|``) puts every tensor at the target, and the masks then stay fixed while the kept
-    weights fine-tune (as RigL stops at 75%), so the final sparsity is exact.
+    weights fine-tune (as RigL stops at 75%), so the final sparsity is exact. (The projection
+    ranks by margin whatever ``prune_first``; it moves only the few weights the controller
+    left off target.)
     ``shuffle_history=True`` is the control: each weight's gradient history is permuted in time
     before the estimate (ring estimators only), so frequency carries no information.
     """
@@ -630,9 +637,7 @@ class ResonancePruner(Pruner):
                 elif kept < budget:  # regrow the most resonant free ones
                     extra = keep_top(torch.where(~new & free, score, -math.inf), budget - kept)
                     new = new | (extra & ~new & free)
-            newly_pruned = mask & ~new
-            blocked[newly_pruned] = self.steps + self.cooling
-            param.masked_fill_(~new, 0.0)
+            blocked[mask & ~new] = self.steps + self.cooling
             self.masks.set_mask(name, new)
         error = target - self.masks.sparsity()
         if abs(error) >= self.deadband and not (self.hold and error > 0):

@@ -63,7 +63,7 @@ _SIGNATURES = {
     "dominant_bins_f32": [_P, _I, _I, _I, _I, _P, _P, _P],
     "dominant_bins_i8": [_P, _P, _I, _I, _I, _I, _P, _P, _P],
 }
-MAX_NATIVE_WINDOW = 256  # the C kernel's buffer (csrc/spectra.c, MAX_N)
+MAX_NATIVE_WINDOW = 128  # the C kernel's buffer (csrc/spectra.c, MAX_N)
 
 
 @functools.cache
@@ -197,7 +197,7 @@ class RingInt8FFT(FrequencyEstimator):
     def __init__(self, shape, window: int = 32, *, device=None) -> None:
         super().__init__(shape, window, device=device)
         self.codes = torch.zeros((self.window, *self.shape), dtype=torch.int8, device=self.device)
-        self.scales = torch.zeros(self.window, device=self.device)
+        self.scales = torch.zeros(self.window, dtype=torch.float32, device=self.device)
         self.bytes_per_weight = float(self.window)
 
     def _update(self, grad: torch.Tensor) -> None:
@@ -213,7 +213,7 @@ class RingInt8FFT(FrequencyEstimator):
         return self.codes.float() * self.scales.reshape(self.window, *([1] * len(self.shape)))
 
     def frequency(self) -> torch.Tensor:
-        if _native_usable(self.codes, self.window):
+        if _native_usable(self.codes, self.window) and self.scales.dtype == torch.float32:
             return _native_frequency("dominant_bins_i8", self.window, self.shape, self.codes,
                                      self.scales)  # fmt: skip
         return dominant_frequency(self.decoded_history())
