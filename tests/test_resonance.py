@@ -104,6 +104,24 @@ def test_prune_first_orders_the_limited_pruning(monkeypatch, prune_first):
     assert pruned == want
 
 
+@pytest.mark.parametrize("prune_first", ["smallest", "farthest"])
+def test_end_projection_prunes_in_prune_first_order(monkeypatch, prune_first):
+    """At ``end`` the tensor is cut to the scheduled count (3 of 6 at 50%), even though every
+    weight is on the kept side: the smallest ``|w|`` go, or the least resonant."""
+    pruner, weight = _pruner(prune_first=prune_first, end=0.5)
+    with torch.no_grad():
+        weight.copy_(torch.tensor([[0.5, -0.1, 0.9], [0.2, -0.7, 0.3]]))
+    monkeypatch.setattr(pruner, "threshold", lambda p: torch.full(p.shape, 0.1))
+    _feed(pruner, weight, torch.full((6,), 1 / N), N)
+    frequency = torch.tensor([[0.4, 0.3, 0.2], [0.35, 0.15, 0.25]])
+    monkeypatch.setattr(pruner, "_frequencies", lambda name: frequency)
+    pruner.steps = pruner.total_steps // 2
+    pruner.update_masks()
+    pruned = (~pruner.masks.masks["w"]).nonzero().tolist()
+    want = [[0, 1], [1, 0], [1, 2]] if prune_first == "smallest" else [[0, 2], [1, 1], [1, 2]]
+    assert pruned == want
+
+
 def test_threshold_waves_and_readings():
     u = torch.tensor([0.0, math.pi / 4, math.pi / 2, math.pi])
     assert torch.allclose(wave("sin2", u), torch.tensor([0.0, 0.5, 1.0, 0.0]), atol=1e-6)
