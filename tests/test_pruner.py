@@ -225,3 +225,10 @@ def test_hand_written_loop_with_any_optimizer(optimizer_name, pruner_name):
     for group, (_, param, mask) in zip(pruner.groups, pruner.masks.items(), strict=True):
         assert group["kept"] == int(mask.sum()) and group["shape"] == tuple(param.shape)
         assert group["sparsity"] == pytest.approx(0.75, abs=0.02)
+
+
+def test_too_few_mask_updates_warn():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.warns(UserWarning, match=r"only 2 mask updates in 250 steps \(update_every=100\)"):
+        build_pruner("magnitude", 0.5).attach(model, optimizer, 250)

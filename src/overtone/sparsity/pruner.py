@@ -33,6 +33,7 @@ every weight tensor the same sparsity, ``"global"`` ranks all weights together.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from overtone.train import Trainer
 
 DISTRIBUTIONS = ("uniform", "global")
+MIN_UPDATES = 10  # fewer mask updates than this in a run get a warning
 
 
 def check_sparsity(sparsity: object) -> float:
@@ -114,6 +116,14 @@ class Pruner(Callback):
         (the engine calls this at the start; a hand-written loop may too)."""
         self.optimizer = optimizer
         self.total_steps = max(1, total_steps)
+        if self.total_steps // self.update_every < MIN_UPDATES:
+            warnings.warn(
+                f"{type(self).__name__}: only {self.total_steps // self.update_every} mask "
+                f"updates in {self.total_steps} steps (update_every={self.update_every}); the "
+                f"schedule needs more: pass a smaller update_every (--pruner-arg update_every=N)",
+                UserWarning,
+                stacklevel=2,
+            )
         self.setup(prunable_parameters(model))
         if self._pending is not None:  # resumed: no fresh masks (and no random draws)
             self._restore(self._pending)
