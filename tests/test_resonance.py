@@ -87,39 +87,43 @@ def test_hysteresis_is_a_dead_zone_around_the_threshold(monkeypatch):
     assert pruner.masks.masks["w"].tolist() == [[True] * 3, [False, False, True]]
 
 
+WEIGHTS = [[0.5, -0.1, 0.9], [0.2, -0.7, 0.3]]
+
+
+def _pruned_positions(monkeypatch, threshold, frequency, at_end=False, **kwargs):
+    """Positions pruned by one update of weights ``WEIGHTS`` at the given (fixed) threshold
+    and frequency estimates."""
+    pruner, weight = _pruner(**kwargs)
+    with torch.no_grad():
+        weight.copy_(torch.tensor(WEIGHTS))
+    monkeypatch.setattr(pruner, "threshold", lambda p: torch.full(p.shape, threshold))
+    _feed(pruner, weight, torch.full((6,), 1 / N), N)
+    monkeypatch.setattr(pruner, "_frequencies", lambda name: torch.tensor(frequency))
+    if at_end:
+        pruner.steps = int(pruner.total_steps * pruner.end)
+    pruner.update_masks()
+    return (~pruner.masks.masks["w"]).nonzero().tolist()
+
+
 @pytest.mark.parametrize("prune_first", ["smallest", "farthest"])
 def test_prune_first_orders_the_limited_pruning(monkeypatch, prune_first):
     """All six are below T but ``max_change`` allows two: the two smallest ``|w|`` go, or the
     two farthest below T."""
-    pruner, weight = _pruner(max_change=0.3, prune_first=prune_first)
-    with torch.no_grad():
-        weight.copy_(torch.tensor([[0.5, -0.1, 0.9], [0.2, -0.7, 0.3]]))
-    monkeypatch.setattr(pruner, "threshold", lambda p: torch.full(p.shape, 0.45))
-    _feed(pruner, weight, torch.full((6,), 1 / N), N)
-    frequency = torch.tensor([[0.4, 0.3, 0.1], [0.35, 0.2, 0.25]])
-    monkeypatch.setattr(pruner, "_frequencies", lambda name: frequency)
-    pruner.update_masks()
-    pruned = (~pruner.masks.masks["w"]).nonzero().tolist()
-    want = [[0, 1], [1, 0]] if prune_first == "smallest" else [[0, 2], [1, 1]]
-    assert pruned == want
+    frequency = [[0.4, 0.3, 0.1], [0.35, 0.2, 0.25]]
+    pruned = _pruned_positions(monkeypatch, 0.45, frequency, max_change=0.3,
+                               prune_first=prune_first)  # fmt: skip
+    assert pruned == ([[0, 1], [1, 0]] if prune_first == "smallest" else [[0, 2], [1, 1]])
 
 
 @pytest.mark.parametrize("prune_first", ["smallest", "farthest"])
 def test_end_projection_prunes_in_prune_first_order(monkeypatch, prune_first):
     """At ``end`` the tensor is cut to the scheduled count (3 of 6 at 50%), even though every
     weight is on the kept side: the smallest ``|w|`` go, or the least resonant."""
-    pruner, weight = _pruner(prune_first=prune_first, end=0.5)
-    with torch.no_grad():
-        weight.copy_(torch.tensor([[0.5, -0.1, 0.9], [0.2, -0.7, 0.3]]))
-    monkeypatch.setattr(pruner, "threshold", lambda p: torch.full(p.shape, 0.1))
-    _feed(pruner, weight, torch.full((6,), 1 / N), N)
-    frequency = torch.tensor([[0.4, 0.3, 0.2], [0.35, 0.15, 0.25]])
-    monkeypatch.setattr(pruner, "_frequencies", lambda name: frequency)
-    pruner.steps = pruner.total_steps // 2
-    pruner.update_masks()
-    pruned = (~pruner.masks.masks["w"]).nonzero().tolist()
-    want = [[0, 1], [1, 0], [1, 2]] if prune_first == "smallest" else [[0, 2], [1, 1], [1, 2]]
-    assert pruned == want
+    frequency = [[0.4, 0.3, 0.2], [0.35, 0.15, 0.25]]
+    pruned = _pruned_positions(monkeypatch, 0.1, frequency, at_end=True, end=0.5,
+                               prune_first=prune_first)  # fmt: skip
+    smallest, farthest = [[0, 1], [1, 0], [1, 2]], [[0, 2], [1, 1], [1, 2]]
+    assert pruned == (smallest if prune_first == "smallest" else farthest)
 
 
 def test_threshold_waves_and_readings():
