@@ -37,6 +37,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.distributed as dist
 
 from overtone._registry import Registry, check_options, keyword_options
 from overtone.callbacks import Callback
@@ -187,8 +188,6 @@ class Pruner(Callback):
         everywhere whatever each rank saw (its own gradients, its own random draws). A no-op
         otherwise. Frequency estimators are not shared: under DDP every rank records the same
         all-reduced gradients anyway."""
-        import torch.distributed as dist
-
         if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return
         for name, mask in list(self.masks.masks.items()):
