@@ -2,8 +2,8 @@
 
 Why native: the backward needs ``sin θ_k`` and ``cos θ_k`` for every frequency. The C kernel
 gets both from one range reduction of the phase in turns and two short near-minimax
-polynomials of the half angle (``cos θ = 2cos²h - 1``, ``sin θ = 2 sin h cos h``; polynomial
-error below 4e-9, so float32 rounding dominates), where inductor calls the 1-ulp ``sin`` and
+polynomials of the half angle (``cos θ = 2cos²h - 1``, ``sin θ = 2 sin h cos h``; errors at
+the size of the float32 rounding of the phase itself), where inductor calls the 1-ulp ``sin`` and
 ``cos`` separately and the eager path runs dozens of passes (``docs/benchmarks.md``).
 
 The kernels are registered as ``torch.ops.overtone.fourier_forward`` / ``fourier_backward``
@@ -21,6 +21,7 @@ dimension, and a C compiler (:mod:`overtone._native`). Otherwise the torch kerne
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 
 import torch
@@ -77,23 +78,24 @@ def usable(x: torch.Tensor, bias: torch.Tensor) -> bool:
     )
 
 
-def _inverse_factorials(k: int, like: torch.Tensor) -> torch.Tensor:
-    """``1/k!`` for ``k = 1..K`` as a float64 ``(K, 1, ..)`` column broadcasting like ``like``."""
-    values = torch.tensor(inverse_factorials(k), dtype=torch.float64)
-    return values.reshape(k, *([1] * (like.dim() - 1)))
+@functools.cache
+def _inverse_factorials(k: int) -> torch.Tensor:
+    """``1/k!`` for ``k = 1..K`` as a float64 ``(K, 1)`` column."""
+    return torch.tensor(inverse_factorials(k), dtype=torch.float64).reshape(k, 1)
 
 
 def _kernel_parameters(bias, amplitudes, frequencies, phases):
-    """The C kernels' float32 parameters (``fourier.c``), ``(K, C)`` / ``(C,)`` contiguous:
-    bias ``a_0 - Σ A_k``, amplitudes ``2 A_k``, turns ``ω_k/2π`` and ``φ_k/2π``, slope
-    coefficients ``-2 A_k ω_k`` (``A_k = a_k/k!``, half-angle form)."""
+    """The C kernels' float32 parameters (``fourier.c``): bias ``a_0 - Σ A_k`` ``(C,)`` and a
+    contiguous ``(4, K, C)`` table of amplitudes ``2 A_k``, turns ``ω_k/2π`` and ``φ_k/2π``,
+    slope coefficients ``-2 A_k ω_k`` (``A_k = a_k/k!``, half-angle form), and ``A`` itself
+    (float64, ``(K, C)``) for the gradients."""
     k = amplitudes.shape[0]
-    a = amplitudes.double() * _inverse_factorials(k, amplitudes)
-    omega = frequencies.double()
-    columns = (2 * a, omega / (2 * math.pi), phases.double() / (2 * math.pi), -2 * a * omega)
-    folded_bias = (bias.double() - a.sum(0)).reshape(-1).float().contiguous()
-    channels = folded_bias.numel()
-    return folded_bias, *(t.reshape(k, channels).float().contiguous() for t in columns)
+    stacked = torch.stack([amplitudes, frequencies, phases]).reshape(3, k, bias.numel())
+    a, omega, phi = stacked.double()
+    a = a * _inverse_factorials(k)
+    table = torch.stack([2 * a, omega / (2 * math.pi), phi / (2 * math.pi), -2 * a * omega])
+    folded_bias = (bias.double().reshape(-1) - a.sum(0)).float()
+    return folded_bias, table.float(), a
 
 
 @torch.library.custom_op("overtone::fourier_forward", mutates_args=())
@@ -109,9 +111,9 @@ def fourier_forward(
     lib = _lib()
     x = x.contiguous()
     y = torch.empty_like(x)
-    b, a, w, p, _ = _kernel_parameters(bias, amplitudes, frequencies, phases)
-    k = a.shape[0]
-    common = (b.data_ptr(), a.data_ptr(), w.data_ptr(), p.data_ptr())
+    b, table, _ = _kernel_parameters(bias, amplitudes, frequencies, phases)
+    k = table.shape[1]
+    common = (b.data_ptr(), table[0].data_ptr(), table[1].data_ptr(), table[2].data_ptr())
     if inner == 1 and channels > 1:
         calls = [
             lambda r0=r0, r1=r1: lib.fourier_forward_rows(
@@ -149,12 +151,12 @@ def fourier_backward(
     lib = _lib()
     x, grad = x.contiguous(), grad.to(torch.float32).contiguous()
     grad_x = torch.empty_like(x)
-    _, _, w, p, slope = _kernel_parameters(bias, amplitudes, frequencies, phases)
-    k = w.shape[0]
+    _, table, a = _kernel_parameters(bias, amplitudes, frequencies, phases)
+    k = table.shape[1]
     rows = inner == 1 and channels > 1
     pieces = _native.pieces(outer, channels) if rows else _native.pieces(x.numel(), 1)
     acc = torch.zeros(len(pieces), 1 + 3 * k, channels, dtype=torch.float64)
-    common = (slope.data_ptr(), w.data_ptr(), p.data_ptr())
+    common = (table[3].data_ptr(), table[1].data_ptr(), table[2].data_ptr())
     pointers = (grad.data_ptr(), x.data_ptr(), grad_x.data_ptr())
     if rows:
 
@@ -177,9 +179,7 @@ def fourier_backward(
     sum_g = sums[0]
     sum_cos = 2 * sums[1 : 1 + k] - sum_g  # Σ g cos θ_k = Σ g (2 cos² h_k - 1)
     sum_sin, sum_xsin = 2 * sums[1 + k : 1 + 2 * k], 2 * sums[1 + 2 * k :]  # sin θ = 2 sin h cos h
-    inverse = _inverse_factorials(k, sum_cos)
-    a = amplitudes.double().reshape(k, channels) * inverse
-    grads = (sum_cos * inverse, -a * sum_xsin, a * sum_sin)
+    grads = (sum_cos * _inverse_factorials(k), -a * sum_xsin, a * sum_sin)
     shaped = [g.reshape(amplitudes.shape).to(amplitudes.dtype) for g in grads]
     return (grad_x, sum_g.reshape(bias.shape).to(bias.dtype), *shaped)
 
