@@ -2,8 +2,10 @@
 
 Some kernels are faster hand-written than generated: the Fourier activation shares one range
 reduction between a sine and a cosine, which inductor cannot do (it calls the accurate
-``sin`` and ``cos`` separately). Their sources live in ``overtone/csrc/*.c``, plain C99 with
-no Python or torch headers, so a build takes well under a second:
+``sin`` and ``cos`` separately); the Hermite activation keeps its recurrence and every
+coefficient sum in registers and streams its output past the cache. Their sources live in
+``overtone/csrc/*.c``, plain C99 (x86 intrinsics where available) with no Python or torch
+headers, so a build takes well under a second:
 
     cc -O3 -march=native -fopenmp-simd -ffp-contract=fast -fno-math-errno -shared -fPIC
 
@@ -19,6 +21,7 @@ a thread pool.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import itertools
 import os
@@ -48,6 +51,8 @@ FLAGS = (
 PIECE_NUMEL = 1 << 16  # elements per piece of work
 MAX_PIECES = 16  # pieces per call (also the most threads a call uses)
 _loaded: dict[str, ctypes.CDLL | None] = {}
+_typed: set[str] = set()  # libraries whose signatures are set
+POINTER, INT64 = ctypes.c_void_p, ctypes.c_int64  # the kernels' argument types
 _pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
 
 
@@ -125,6 +130,18 @@ def load(name: str) -> ctypes.CDLL | None:
     return _loaded[name]
 
 
+def library(name: str, signatures: dict[str, list]) -> ctypes.CDLL | None:
+    """:func:`load`, with each function's ``argtypes`` set from ``signatures`` and its result
+    read as a C ``int`` (a status for kernels that can fail; ignored for ``void`` ones)."""
+    loaded = load(name)
+    if loaded is not None and name not in _typed:
+        for function, argtypes in signatures.items():
+            getattr(loaded, function).argtypes = argtypes
+            getattr(loaded, function).restype = ctypes.c_int
+        _typed.add(name)
+    return loaded
+
+
 def pieces(count: int, unit: int = 1) -> list[tuple[int, int]]:
     """``[0, count)`` as contiguous ``(start, stop)`` pieces of about :data:`PIECE_NUMEL`
     elements (``unit`` elements per item), at most :data:`MAX_PIECES`.
@@ -151,3 +168,8 @@ def run(calls: list[Callable[[], object]]) -> None:
         _pool = (os.getpid(), threads, executor)
     for future in [_pool[2].submit(call) for call in calls]:
         future.result()
+
+
+def run_pieces(parts: list[tuple[int, int]], call: Callable[[int, int, int], object]) -> None:
+    """:func:`run` of ``call(i, start, stop)`` for each piece ``i`` of ``parts``."""
+    run([functools.partial(call, i, start, stop) for i, (start, stop) in enumerate(parts)])

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from overtone import _kernels, _native
+
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 # Under the "auto" kernel backend, basis kernels compile on the CPU from this many elements:
 # eager they are dozens of passes over memory (20-25x GELU at degree 8), compiled one each way.
@@ -76,6 +78,45 @@ def channel_axis(x: torch.Tensor, channels: int, channel_dim: int) -> int:
             f"(shape {tuple(x.shape)}), but the coefficients have {channels}"
         )
     return axis
+
+
+def native_layout(x: torch.Tensor, like: torch.Tensor) -> tuple[int, int, int] | None:
+    """``x`` as ``(outer, C, inner)`` for parameters broadcast as ``like`` (``()`` or
+    ``(C, 1, ..)``, the :func:`kernel_layout` of one coefficient), or ``None`` when the
+    coefficients vary along more than one dimension."""
+    sizes = list(like.shape)
+    channel_dims = [i for i, s in enumerate(sizes) if s != 1]
+    if len(channel_dims) > 1 or len(sizes) > x.dim():
+        return None
+    if not channel_dims:
+        return 1, 1, x.numel()
+    axis = x.dim() - len(sizes) + channel_dims[0]
+    return math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1 :])
+
+
+def native_usable(x: torch.Tensor, like: torch.Tensor, library) -> bool:
+    """Whether a family's native C kernels (:mod:`overtone._native`) take this call: the
+    ``"auto"`` kernel backend, a float32 CPU input, coefficients shared or per channel along one
+    dimension, and the library built (``library()`` is not ``None``)."""
+    return (
+        _kernels.get_kernel_backend() == "auto"
+        and _native.enabled()
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and native_layout(x, like) is not None
+        and library() is not None
+    )
+
+
+def native_pieces(x: torch.Tensor, like: torch.Tensor):
+    """How the native kernels split ``x``: ``(rows, channels, inner, pieces)``. ``rows``: a
+    channels-last input with per-channel coefficients, in pieces of whole rows (the "rows"
+    kernels, vectorized across channels); otherwise flat element ranges (the "runs" kernels).
+    The split depends on the shape alone (:func:`overtone._native.pieces`)."""
+    outer, channels, inner = native_layout(x, like)
+    rows = inner == 1 and channels > 1
+    parts = _native.pieces(outer, channels) if rows else _native.pieces(x.numel(), 1)
+    return rows, channels, inner, parts
 
 
 def kernel_layout(params: Sequence[torch.Tensor], x: torch.Tensor, channel_dim: int):

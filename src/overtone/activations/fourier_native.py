@@ -26,56 +26,29 @@ import math
 
 import torch
 
-from overtone import _kernels, _native
-from overtone.activations._basis import inverse_factorials
+from overtone import _native
+from overtone.activations._basis import (
+    inverse_factorials,
+    native_pieces,
+    native_usable,
+)
 
-_P = ctypes.c_void_p
-_I = ctypes.c_int64
+_P, _I = _native.POINTER, _native.INT64
 _SIGNATURES = {
     "fourier_forward_runs": [_P, _P, _I, _I, _I, _I, _I, _P, _P, _P, _P],
     "fourier_backward_runs": [_P, _P, _P, _I, _I, _I, _I, _I, _P, _P, _P, _P],
     "fourier_forward_rows": [_P, _P, _I, _I, _I, _I, _P, _P, _P, _P],
     "fourier_backward_rows": [_P, _P, _P, _I, _I, _I, _I, _P, _P, _P, _P],
 }
-_library: ctypes.CDLL | None = None
 
 
 def _lib() -> ctypes.CDLL | None:
-    global _library
-    if _library is None:
-        library = _native.load("fourier")
-        if library is None:
-            return None
-        for name, argtypes in _SIGNATURES.items():
-            getattr(library, name).argtypes = argtypes
-        library.fourier_backward_rows.restype = ctypes.c_int
-        _library = library
-    return _library
-
-
-def layout(x: torch.Tensor, bias: torch.Tensor) -> tuple[int, int, int] | None:
-    """``x`` as ``(outer, C, inner)`` for parameters broadcast as ``bias`` (``()`` or
-    ``(C, 1, ..)``), or ``None`` when the coefficients vary along more than one dimension."""
-    sizes = [s for s in bias.shape]
-    channel_dims = [i for i, s in enumerate(sizes) if s != 1]
-    if len(channel_dims) > 1 or len(sizes) > x.dim():
-        return None
-    if not channel_dims:
-        return 1, 1, x.numel()
-    axis = x.dim() - len(sizes) + channel_dims[0]
-    return math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1 :])
+    return _native.library("fourier", _SIGNATURES)
 
 
 def usable(x: torch.Tensor, bias: torch.Tensor) -> bool:
     """Whether the native kernels handle this call (see the module docstring)."""
-    return (
-        _kernels.get_kernel_backend() == "auto"
-        and _native.enabled()
-        and x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and layout(x, bias) is not None
-        and _lib() is not None
-    )
+    return native_usable(x, bias, _lib)
 
 
 @functools.cache
@@ -107,28 +80,22 @@ def fourier_forward(
     phases: torch.Tensor,
 ) -> torch.Tensor:
     """``a_0 + Σ_k a_k cos(ω_k x - φ_k)/k!`` (float32 CPU; parameters in the kernel layout)."""
-    outer, channels, inner = layout(x, bias)
-    lib = _lib()
-    x = x.contiguous()
+    rows, channels, inner, parts = native_pieces(x, bias)
+    lib, x = _lib(), x.contiguous()
     y = torch.empty_like(x)
     b, table, _ = _kernel_parameters(bias, amplitudes, frequencies, phases)
     k = table.shape[1]
     common = (b.data_ptr(), table[0].data_ptr(), table[1].data_ptr(), table[2].data_ptr())
-    if inner == 1 and channels > 1:
-        calls = [
-            lambda r0=r0, r1=r1: lib.fourier_forward_rows(
-                x.data_ptr(), y.data_ptr(), r0, r1, channels, k, *common
+
+    def call(i: int, start: int, stop: int) -> None:
+        if rows:
+            lib.fourier_forward_rows(x.data_ptr(), y.data_ptr(), start, stop, channels, k, *common)
+        else:
+            lib.fourier_forward_runs(
+                x.data_ptr(), y.data_ptr(), start, stop, channels, inner, k, *common
             )
-            for r0, r1 in _native.pieces(outer, channels)
-        ]
-    else:
-        calls = [
-            lambda s=s, e=e: lib.fourier_forward_runs(
-                x.data_ptr(), y.data_ptr(), s, e, channels, inner, k, *common
-            )
-            for s, e in _native.pieces(x.numel(), 1)
-        ]
-    _native.run(calls)
+
+    _native.run_pieces(parts, call)
     return y
 
 
@@ -147,34 +114,27 @@ def fourier_backward(
     phases: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``∂L/∂x`` and the gradients of ``(a_0, a, ω, φ)`` (shaped like them), one pass."""
-    outer, channels, inner = layout(x, bias)
+    rows, channels, inner, parts = native_pieces(x, bias)
     lib = _lib()
     x, grad = x.contiguous(), grad.to(torch.float32).contiguous()
     grad_x = torch.empty_like(x)
     _, table, a = _kernel_parameters(bias, amplitudes, frequencies, phases)
     k = table.shape[1]
-    rows = inner == 1 and channels > 1
-    pieces = _native.pieces(outer, channels) if rows else _native.pieces(x.numel(), 1)
-    acc = torch.zeros(len(pieces), 1 + 3 * k, channels, dtype=torch.float64)
+    acc = torch.zeros(len(parts), 1 + 3 * k, channels, dtype=torch.float64)
     common = (table[3].data_ptr(), table[1].data_ptr(), table[2].data_ptr())
     pointers = (grad.data_ptr(), x.data_ptr(), grad_x.data_ptr())
-    if rows:
 
-        def call(i: int, r0: int, r1: int) -> None:
-            status = lib.fourier_backward_rows(
-                *pointers, r0, r1, channels, k, *common, acc[i].data_ptr()
-            )
-            if status != 0:
-                raise MemoryError("fourier_backward_rows: out of memory for its accumulators")
-
-    else:
-
-        def call(i: int, s: int, e: int) -> None:
+    def call(i: int, start: int, stop: int) -> None:
+        if not rows:
             lib.fourier_backward_runs(
-                *pointers, s, e, channels, inner, k, *common, acc[i].data_ptr()
+                *pointers, start, stop, channels, inner, k, *common, acc[i].data_ptr()
             )
+        elif lib.fourier_backward_rows(
+            *pointers, start, stop, channels, k, *common, acc[i].data_ptr()
+        ):
+            raise MemoryError("fourier_backward_rows: out of memory for its accumulators")
 
-    _native.run([lambda i=i, s=s, e=e: call(i, s, e) for i, (s, e) in enumerate(pieces)])
+    _native.run_pieces(parts, call)
     sums = acc.sum(0)  # (1 + 3K, C), pieces added in order
     sum_g = sums[0]
     sum_cos = 2 * sums[1 : 1 + k] - sum_g  # Σ g cos θ_k = Σ g (2 cos² h_k - 1)

@@ -29,11 +29,13 @@ from typing import Any
 import torch
 
 from overtone._kernels import fused
+from overtone.activations import hermite_native
 from overtone.activations._basis import (
     CPU_COMPILE_NUMEL,
     BasisActivation,
     compute_dtype_view,
     kernel_layout,
+    only_needed,
 )
 
 # ---------------------------------------------------------------------- math helpers
@@ -107,6 +109,8 @@ class HermiteFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x, coef)
+        if hermite_native.usable(x, coef):
+            return torch.ops.overtone.hermite_forward(x, coef)
         return hermite_forward(x, coef)
 
     @staticmethod
@@ -115,14 +119,14 @@ class HermiteFunction(torch.autograd.Function):
         # With create_graph the plain (differentiable) math runs, so double backward works.
         eager = torch.is_grad_enabled()
         grad_x = grad_coef = None
-        if ctx.needs_input_grad[1]:
+        if not eager and hermite_native.usable(x, coef):
+            grad_x, grad_coef = torch.ops.overtone.hermite_backward(grad, x, coef)
+        elif ctx.needs_input_grad[1]:
             kernel = hermite_backward_with_coefficients
             grad_x, grad_coef = (kernel.fn if eager else kernel)(grad, x, coef)
         elif ctx.needs_input_grad[0]:
             grad_x = (hermite_backward.fn if eager else hermite_backward)(grad, x, coef)
-        if not ctx.needs_input_grad[0]:
-            grad_x = None
-        return grad_x, grad_coef
+        return only_needed((grad_x, grad_coef), ctx.needs_input_grad)
 
 
 # ---------------------------------------------------------------------- functional

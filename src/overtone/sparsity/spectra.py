@@ -58,7 +58,7 @@ def _dft_basis(n: int, device: torch.device) -> torch.Tensor:
     return torch.cat([torch.cos(angle), torch.sin(angle)], dim=1).float().to(device)
 
 
-_P, _I = ctypes.c_void_p, ctypes.c_int64
+_P, _I = _native.POINTER, _native.INT64
 _SIGNATURES = {
     "dominant_bins_f32": [_P, _I, _I, _I, _I, _P, _P, _P],
     "dominant_bins_i8": [_P, _P, _I, _I, _I, _I, _P, _P, _P],
@@ -66,14 +66,8 @@ _SIGNATURES = {
 MAX_NATIVE_WINDOW = 128  # the C kernel's buffer (csrc/spectra.c, MAX_N)
 
 
-@functools.cache
 def _library() -> ctypes.CDLL | None:
-    library = _native.load("spectra")
-    if library is not None:
-        for name, argtypes in _SIGNATURES.items():
-            getattr(library, name).argtypes = argtypes
-            getattr(library, name).restype = ctypes.c_int
-    return library
+    return _native.library("spectra", _SIGNATURES)
 
 
 @functools.cache
