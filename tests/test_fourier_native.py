@@ -97,3 +97,14 @@ def test_pieces_cover_the_range_in_order_and_depend_on_the_shape_only(count, uni
         assert _native.pieces(count, unit) == parts
     finally:
         torch.set_num_threads(threads)
+
+
+def test_library_key_covers_the_shared_headers(tmp_path, monkeypatch):
+    """Kernels include ``csrc/*.h``: editing a header must not load a stale library."""
+    monkeypatch.setenv("OVERTONE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(_native, "_SOURCES", tmp_path)
+    (tmp_path / "k.c").write_text('#include "v.h"\nint f(void) { return V; }\n')
+    (tmp_path / "v.h").write_text("#define V 1\n")
+    first = _native.library_path("k", "cc")
+    (tmp_path / "v.h").write_text("#define V 2\n")
+    assert _native.library_path("k", "cc") != first

@@ -79,10 +79,12 @@ def _cpu_identity() -> str:
 
 
 def library_path(name: str, compiler: str) -> Path:
-    source = (_SOURCES / f"{name}.c").read_bytes()
-    key = hashlib.sha256(
-        b"\0".join([source, " ".join(FLAGS).encode(), compiler.encode(), _cpu_identity().encode()])
-    ).hexdigest()[:16]
+    """The cache path of ``csrc/<name>.c``'s library, keyed by that source, every header in
+    ``csrc`` (kernels share ``vector.h``), the flags, the compiler and the CPU."""
+    sources = [_SOURCES / f"{name}.c", *sorted(_SOURCES.glob("*.h"))]
+    parts = [p.read_bytes() for p in sources]
+    parts += [" ".join(FLAGS).encode(), compiler.encode(), _cpu_identity().encode()]
+    key = hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
     return cache_dir() / f"{name}-{platform.machine()}-{key}.so"
 
 

@@ -27,11 +27,14 @@
  * float64: sum g, sum g cos^2(h_k), sum g sin(h_k) cos(h_k), sum g x sin(h_k) cos(h_k); the
  * caller turns these into the gradients. dx = g sum_k M_k sin(theta_k) is accumulated as
  * sum_k M_k (g sin(h_k) cos(h_k)) with M_k = -2 A_k omega_k (the factor 2 of the double angle
- * included), reusing the product the coefficient sums need.
+ * included), reusing the product the coefficient sums need. "runs" kernels build each block's
+ * output in L1 and stream it to memory past the cache (vector.h).
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+#include "vector.h"
 
 #define BLOCK 1024
 #define ROWS_PER_FLUSH 32
@@ -55,7 +58,8 @@ static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 void fourier_forward_runs(const float *x, float *y, int64_t start, int64_t end, int64_t C,
                           int64_t inner, int64_t K, const float *bias, const float *amp,
                           const float *w, const float *p) {
-    float negative[BLOCK]; /* sum over amp_k < 0 of |amp_k| cos^2(h_k); y holds amp_k > 0 */
+    /* a0 + sum over amp_k > 0 of amp_k cos^2(h_k), and the same over amp_k < 0 of |amp_k| */
+    float positive[BLOCK], negative[BLOCK];
     int64_t pos = start;
     while (pos < end) {
         int64_t run = pos / inner, c = run % C, stop = min64((run + 1) * inner, end);
@@ -65,7 +69,7 @@ void fourier_forward_runs(const float *x, float *y, int64_t start, int64_t end, 
             float *yb = y + b;
             const float a0 = bias[c];
             for (int64_t i = 0; i < m; i++) {
-                yb[i] = a0;
+                positive[i] = a0;
                 negative[i] = 0.0f;
             }
             for (int64_t k = 0; k < K; k++) {
@@ -73,7 +77,7 @@ void fourier_forward_runs(const float *x, float *y, int64_t start, int64_t end, 
                 /* u = sqrt|A| cos(h): the polynomial scaled by sqrt|A|, then acc += u^2 */
                 const float r = sqrtf(fabsf(A)), r1 = r * C1, r2 = r * C2, r3 = r * C3,
                             r4 = r * C4;
-                float *acc = A < 0.0f ? negative : yb;
+                float *acc = A < 0.0f ? negative : positive;
 #pragma omp simd
                 for (int64_t i = 0; i < m; i++) {
                     float t = xb[i] * W - P, f = t - rintf(t), z = f * f;
@@ -82,10 +86,12 @@ void fourier_forward_runs(const float *x, float *y, int64_t start, int64_t end, 
                 }
             }
 #pragma omp simd
-            for (int64_t i = 0; i < m; i++) yb[i] -= negative[i];
+            for (int64_t i = 0; i < m; i++) positive[i] -= negative[i];
+            stream_copy(yb, positive, m);
         }
         pos = stop;
     }
+    stream_fence();
 }
 
 void fourier_backward_runs(const float *g, const float *x, float *dx, int64_t start,
@@ -124,11 +130,11 @@ void fourier_backward_runs(const float *g, const float *x, float *dx, int64_t st
                 acc[(1 + 2 * K + k) * C + c] += sum_xsin;
             }
             float *db = dx + b;
-#pragma omp simd
-            for (int64_t i = 0; i < m; i++) db[i] = grad_x[i];
+            stream_copy(db, grad_x, m);
         }
         pos = stop;
     }
+    stream_fence();
 }
 
 void fourier_forward_rows(const float *x, float *y, int64_t row0, int64_t row1, int64_t C,

@@ -23,75 +23,10 @@
  * of FLUSH vectors per lane go into per-lane float64 ones, reduced across lanes at the end of
  * a run or channel block; the caller scales them by 1/sqrt(k!).
  */
-#include <stdint.h>
-#include <string.h>
-#if defined(__AVX__)
-#include <immintrin.h>
-#endif
+#include "vector.h"
 
-#define LANES 16
 #define FLUSH 16 /* vectors per float32 partial sum */
 #define MAX_UNROLLED 16
-
-typedef float vf __attribute__((vector_size(4 * LANES)));
-
-static inline vf splat(float value) { return (vf){0} + value; }
-
-static inline vf load(const float *p) {
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-
-/* A store that bypasses the cache (p 64-byte aligned): outputs larger than the caches are not
- * read in before being overwritten, a third of the memory traffic of a one-in, one-out pass. */
-static inline void stream(float *p, vf v) {
-#if defined(__AVX512F__)
-    _mm512_stream_ps(p, (__m512)v);
-#elif defined(__AVX__)
-    _mm256_stream_ps(p, (__m256){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]});
-    _mm256_stream_ps(p + 8, (__m256){v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]});
-#else
-    store(p, v);
-#endif
-}
-
-/* Orders the streamed stores before whatever the caller does next (another thread reads y). */
-static inline void stream_fence(void) {
-#if defined(__AVX__)
-    _mm_sfence();
-#endif
-}
-
-/* stream() where p is aligned, else store() (channels-last rows: aligned when C % LANES == 0). */
-static inline void put(float *p, vf v) {
-    if ((uintptr_t)p % sizeof(vf) == 0)
-        stream(p, v);
-    else
-        store(p, v);
-}
-
-/* Elements before p + i reaches a 64-byte boundary, at most n. */
-static inline int64_t until_aligned(const float *p, int64_t n) {
-    int64_t misaligned = (int64_t)(((uintptr_t)p / sizeof(float)) % LANES);
-    int64_t head = misaligned ? LANES - misaligned : 0;
-    return head < n ? head : n;
-}
-
-/* The first n < LANES values of p, zero-padded (a zero gradient adds nothing to the sums). */
-static inline vf load_part(const float *p, int64_t n) {
-    float buffer[LANES] = {0};
-    memcpy(buffer, p, (size_t)n * sizeof(float));
-    return load(buffer);
-}
-
-static inline void store_part(float *p, vf v, int64_t n) {
-    float buffer[LANES];
-    store(buffer, v);
-    memcpy(p, buffer, (size_t)n * sizeof(float));
-}
 
 /* Coefficient k for this vector: one value for every lane (runs) or one per lane (rows). */
 #define COEF(table, k) (per_lane ? load((table) + (k) * stride) : splat((table)[(k) * stride]))

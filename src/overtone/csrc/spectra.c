@@ -17,22 +17,11 @@
  * ones): their N values are loaded once into registers / L1, every bin is accumulated there
  * and only the running argmax is kept, so the history is read once and no spectrum is written.
  */
-#include <stdint.h>
-#include <string.h>
+#include "vector.h"
 
-#define LANES 16
 #define GROUP 4 /* vectors per block */
 #define BLOCK (LANES * GROUP)
 #define MAX_N 128 /* buffers on the stack: 64 KiB per call */
-
-typedef float vf __attribute__((vector_size(4 * LANES)));
-typedef int32_t vi __attribute__((vector_size(4 * LANES)));
-
-static inline vf splat(float value) {
-    vf v;
-    for (int i = 0; i < LANES; i++) v[i] = value;
-    return v;
-}
 
 /* x: N rows of GROUP vectors (GROUP * LANES elements); writes m bins to out. GROUP independent
  * accumulator pairs hide the multiply-add latency. */
