@@ -5,10 +5,12 @@ gradients computed), single-threaded by default. Per family (Hermite, Fourier, t
 tropical rational) and degree (4, 8), side by side in one process (variants interleaved round
 by round, median over rounds):
 
-- ours: one autograd.Function per family under the default ``"auto"`` kernel backend: kernels
-  compiled by inductor (one fused pass each way: the backward recomputes the basis and reduces
-  the coefficient gradients with dx), for Fourier the native C kernels (``fourier.c``);
-- ours (inductor): Fourier's inductor-compiled kernels (``OVERTONE_KERNELS=compile``);
+- ours: one autograd.Function per family under the default ``"auto"`` kernel backend: for
+  Fourier and Hermite the native C kernels (``csrc/fourier.c``, ``csrc/hermite.c``), for the
+  tropical families kernels compiled by inductor (one fused pass each way: the backward
+  recomputes the basis and reduces the coefficient gradients with dx);
+- ours (inductor): Fourier's and Hermite's inductor-compiled kernels
+  (``OVERTONE_KERNELS=compile``);
 - ours (eager ops): the same math one torch op at a time (``OVERTONE_KERNELS=eager``, the CPU
   default of short runs);
 - naive (compiled): ``torch.compile`` of the textbook formula with a materialized
@@ -55,7 +57,7 @@ FAMILIES = {
     "tropical_rational": TropicalRationalActivation,
 }
 TARGETS = {"hermite": 1.0, "fourier": 2.5, "tropical": 1.2, "tropical_rational": None}
-NATIVE = ("fourier",)  # families with native CPU kernels under "auto"
+NATIVE = ("fourier", "hermite")  # families with native CPU kernels under "auto"
 
 
 def with_backend(backend: str, run):

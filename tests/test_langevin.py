@@ -32,7 +32,7 @@ def _train(model, optimizer, steps: int, seed: int = 1) -> list[float]:
         loss = torch.nn.functional.mse_loss(model(x), y)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return losses
 
 
