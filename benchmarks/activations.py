@@ -5,11 +5,10 @@ gradients computed), single-threaded by default. Per family (Hermite, Fourier, t
 tropical rational) and degree (4, 8), side by side in one process (variants interleaved round
 by round, median over rounds):
 
-- ours: one autograd.Function per family under the default ``"auto"`` kernel backend: for
-  Fourier and Hermite the native C kernels (``csrc/fourier.c``, ``csrc/hermite.c``), for the
-  tropical families kernels compiled by inductor (one fused pass each way: the backward
-  recomputes the basis and reduces the coefficient gradients with dx);
-- ours (inductor): Fourier's and Hermite's inductor-compiled kernels
+- ours: one autograd.Function per family under the default ``"auto"`` kernel backend: the
+  native C kernels (``csrc/fourier.c``, ``hermite.c``, ``tropical.c``; one pass each way, the
+  backward recomputing the basis and reducing the coefficient gradients with dx);
+- ours (inductor): the same Function with inductor-compiled kernels
   (``OVERTONE_KERNELS=compile``);
 - ours (eager ops): the same math one torch op at a time (``OVERTONE_KERNELS=eager``, the CPU
   default of short runs);
@@ -57,7 +56,7 @@ FAMILIES = {
     "tropical_rational": TropicalRationalActivation,
 }
 TARGETS = {"hermite": 1.0, "fourier": 2.5, "tropical": 1.2, "tropical_rational": None}
-NATIVE = ("fourier", "hermite")  # families with native CPU kernels under "auto"
+NATIVE = tuple(FAMILIES)  # every family has native CPU kernels under "auto"
 
 
 def with_backend(backend: str, run):

@@ -1,4 +1,5 @@
-"""The native (C) CPU kernels of the Fourier and Hermite activations, against the torch path.
+"""The native (C) CPU kernels of the basis activations (Fourier, Hermite, tropical and tropical
+rational), against the torch path.
 
 Family-specific checks live beside them: ``test_fourier_native.py`` (cos / sin accuracy, the
 loader) and ``test_hermite_native.py`` (numpy's HermiteE, high degrees)."""
@@ -12,21 +13,27 @@ from overtone import _kernels
 from overtone.activations import (
     FourierActivation,
     HermiteActivation,
+    TropicalActivation,
+    TropicalRationalActivation,
     fourier_native,
     hermite_native,
+    tropical_native,
 )
 
 F64 = torch.float64
 FAMILIES = {
     "fourier": (FourierActivation, fourier_native, "fourier_forward"),
     "hermite": (HermiteActivation, hermite_native, "hermite_forward"),
+    "tropical": (TropicalActivation, tropical_native, "tropical_forward"),
+    "tropical_rational": (TropicalRationalActivation, tropical_native, "tropical_forward"),
 }
 # inputs far from 0 that each family still evaluates in float32 (He_8(1e3) ~ 1e24 would
-# dominate every relative error; a cosine does not grow)
+# dominate every relative error; a cosine does not grow, a max-plus polynomial grows linearly)
 LARGE = {"fourier": [40.0, -1e3], "hermite": [6.0, -8.0]}
+LARGE["tropical"] = LARGE["tropical_rational"] = LARGE["fourier"]
 
 pytestmark = pytest.mark.skipif(
-    hermite_native._lib() is None or fourier_native._lib() is None,
+    any(module._lib() is None for _, module, _ in FAMILIES.values()),
     reason="no C compiler: the native kernels are not built",
 )
 
@@ -38,8 +45,11 @@ def _grads(act, x, grad):
 
 
 def _perturbed(family, degree, seed=0, **layout):
+    """A family's module near a GELU fit (least squares for the linear families; the tropical
+    ones keep their unit-gain start, their fit takes ~0.3 s), then perturbed."""
     torch.manual_seed(seed)
-    act = FAMILIES[family][0](degree, fit="gelu", **layout)
+    fit = "gelu" if family in ("fourier", "hermite") else None
+    act = FAMILIES[family][0](degree, fit=fit, **layout)
     with torch.no_grad():
         for p in act.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -154,6 +164,15 @@ def test_non_contiguous_unaligned_and_half_precision_inputs(family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_nan_and_inf_inputs_give_what_the_torch_path_gives(family):
+    act = _perturbed(family, 3)
+    x = torch.tensor([0.5, float("nan"), float("inf"), -float("inf")])
+    with _kernels.kernel_backend("eager"):
+        want = act(x)
+    torch.testing.assert_close(act(x), want, equal_nan=True)
+
+
+@pytest.mark.parametrize("family", ["fourier", "hermite"])  # tropical: f'' = 0, no graph
 def test_double_backward_uses_the_differentiable_torch_path(family):
     """With ``create_graph`` the torch math runs: ``f''`` matches a float64 central difference."""
     act = _perturbed(family, 3)

@@ -15,7 +15,7 @@ chosen globally, by :func:`set_kernel_backend` or the ``OVERTONE_KERNELS`` envir
 - ``"eager"``: never compile (tests, debugging, bit-for-bit comparisons with a reference).
 
 Under ``"auto"`` a kernel may also have a hand-written C version for float32 CPU tensors
-(:mod:`overtone._native`: the Fourier and Hermite activations'), which then takes precedence;
+(:mod:`overtone._native`: the basis activations'), which then takes precedence;
 ``"compile"`` and ``"eager"`` always run the torch code.
 
 The choice depends only on the backend and the tensor's device and size, never on call

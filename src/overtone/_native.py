@@ -2,8 +2,8 @@
 
 Some kernels are faster hand-written than generated: the Fourier activation shares one range
 reduction between a sine and a cosine, which inductor cannot do (it calls the accurate
-``sin`` and ``cos`` separately); the Hermite activation keeps its recurrence and every
-coefficient sum in registers and streams its output past the cache. Their sources live in
+``sin`` and ``cos`` separately); the Hermite and tropical activations keep their recurrence and
+every coefficient sum in registers and stream their output past the cache. Their sources live in
 ``overtone/csrc/*.c``, plain C99 (x86 intrinsics where available) with no Python or torch
 headers, so a build takes well under a second:
 

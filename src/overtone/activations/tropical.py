@@ -37,6 +37,7 @@ from typing import Any
 import torch
 
 from overtone._kernels import fused
+from overtone.activations import tropical_native
 from overtone.activations._basis import (
     CPU_COMPILE_NUMEL,
     BasisActivation,
@@ -72,18 +73,19 @@ def switch_points(coef: torch.Tensor) -> torch.Tensor:
     A max-plus polynomial is convex, so its argmax ``k*`` never decreases in ``x``:
     ``k* >= k`` iff every term ``j < k`` is beaten by some term ``m >= k``, i.e.
     ``t_k = max_{j<k} min_{m>=k} (c_j - c_m) / (m - j)``. Computed on the coefficients only
-    (``(d + 1, *b)`` -> ``(d, *b)``), so the backward needs ``d`` comparisons per element
+    (``(d + 1, *b)`` -> ``(d, *b)``, a fixed number of tensor ops: the inner minimum is a
+    reversed running minimum over ``m``), so the backward needs ``d`` comparisons per element
     instead of re-running the argmax.
     """
-    degree = coef.shape[0] - 1
-    rows = []
-    for k in range(1, degree + 1):
-        beaten = []
-        for j in range(k):
-            crossings = [(coef[j] - coef[m]) / (m - j) for m in range(k, degree + 1)]
-            beaten.append(torch.stack(crossings).amin(0))
-        rows.append(torch.stack(beaten).amax(0))
-    return torch.stack(rows) if rows else coef[:0]
+    count = coef.shape[0]
+    index = torch.arange(count, device=coef.device)
+    tail = [1] * (coef.dim() - 1)
+    gap = (index[None, :] - index[:, None]).to(coef.dtype).reshape(count, count, *tail)
+    later = (index[None, :] > index[:, None]).reshape(count, count, *tail)  # m > j
+    crossing = torch.where(later, (coef[:, None] - coef[None, :]) / gap, torch.inf)
+    from_k = crossing.flip(1).cummin(1).values.flip(1)  # [j, k] = min_{m >= k} crossing[j, m]
+    before = (index[:, None] < index[None, :]).reshape(count, count, *tail)  # j < k
+    return torch.where(before, from_k, -torch.inf).amax(0)[1:]
 
 
 def _slope_index(x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -149,13 +151,19 @@ class TropicalFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x, numerator, denominator, scale) -> torch.Tensor:
         ctx.save_for_backward(x, numerator, denominator, scale)
+        if tropical_native.usable(x, scale):
+            return torch.ops.overtone.tropical_forward(x, numerator, denominator, scale)
         return tropical_forward(x, numerator, denominator, scale)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         saved = ctx.saved_tensors
         eager = torch.is_grad_enabled()
-        if any(ctx.needs_input_grad[1:]):
+        if not eager and tropical_native.usable(saved[0], saved[3]):
+            grads = list(torch.ops.overtone.tropical_backward(grad, *saved))
+            if saved[2] is None:
+                grads[2] = None
+        elif any(ctx.needs_input_grad[1:]):
             kernel = tropical_backward_with_parameters
             grads = list((kernel.fn if eager else kernel)(grad, *saved))
         else:

@@ -19,6 +19,28 @@ typedef int32_t vi __attribute__((vector_size(4 * LANES)));
 
 static inline vf splat(float value) { return (vf){0} + value; }
 
+/* mask ? a : b lane by lane (mask: all ones or zero, as a vector comparison gives). */
+static inline vf select(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+
+/* max(a, b) lane by lane; b where either is NaN (x86's rule: pass the NaN as b to keep it). */
+static inline vf vmax(vf a, vf b) {
+#if defined(__AVX512F__)
+    return (vf)_mm512_max_ps((__m512)a, (__m512)b);
+#else
+    return select(a > b, a, b);
+#endif
+}
+
+/* acc + (a > b ? v : 0) lane by lane (AVX-512: a compare into a mask register, a masked add). */
+static inline vf add_where_greater(vf acc, vf a, vf b, vf v) {
+#if defined(__AVX512F__)
+    __mmask16 mask = _mm512_cmp_ps_mask((__m512)a, (__m512)b, _CMP_GT_OQ);
+    return (vf)_mm512_mask_add_ps((__m512)acc, mask, (__m512)acc, (__m512)v);
+#else
+    return acc + select(a > b, v, splat(0.0f));
+#endif
+}
+
 static inline vf load(const float *p) {
     vf v;
     memcpy(&v, p, sizeof v);
