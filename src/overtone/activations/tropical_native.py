@@ -2,11 +2,11 @@
 
 Why native: the max-plus forward and the switch-point backward are a few operations per
 degree, so both passes are bound by memory; the C kernels keep every sum in registers and
-stream their output past the cache (no read of the output before it is written), where the
-inductor-compiled kernels move a third more bytes (``docs/benchmarks.md``). Same registration,
-work split and determinism as :mod:`overtone.activations.fourier_native`; the backward uses the
-torch path's switch points (:func:`overtone.activations.tropical.switch_points`, computed in
-float32 as there), so both paths take the same argmax everywhere.
+stream their output past the cache (its memory is not read before being written, which a
+plain store does). Same registration, work split and determinism as
+:mod:`overtone.activations.fourier_native`; the backward uses the torch path's switch points
+(:func:`overtone.activations.tropical.switch_points`, computed in float32 as there), so both
+paths take the same argmax everywhere.
 """
 
 from __future__ import annotations
