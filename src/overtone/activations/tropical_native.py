@@ -87,7 +87,7 @@ def tropical_backward(
     scale: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``∂L/∂x`` and the gradients of ``(c, e, s)`` (``e``'s is empty for the polynomial)."""
-    from overtone.activations.tropical import switch_points
+    from overtone.activations.tropical import switch_points  # here: tropical imports us
 
     rows, channels, inner, parts = native_pieces(x, scale)
     lib = _lib()
