@@ -32,7 +32,7 @@ import torch
 
 from overtone._io import write_summary
 from overtone.cli import train_command
-from overtone.config import TrainConfig, load_config
+from overtone.config import TrainConfig, load_config, merge_config
 from overtone.data import get_dataset
 from overtone.train import train_or_load
 
@@ -75,17 +75,6 @@ EXPERIMENTS: dict[str, list[tuple[str, dict[str, Any], tuple[str, ...]]]] = {
 }
 
 
-def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Overrides replace keys; tables (``model_args`` ...) merge key by key."""
-    out = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and value and isinstance(out.get(key), dict):
-            out[key] = {**out[key], **value}
-        else:
-            out[key] = value
-    return out
-
-
 def command(config_file: Path, data: str, seed: int, overrides: dict[str, Any]) -> str:
     prefix = f"--config {config_file.relative_to(HERE.parents[1])} --data {data} --seed {seed}"
     shown = train_command({k: v for k, v in overrides.items() if k != "sched_args"}, prefix)
@@ -121,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 for seed in range(args.seeds):
                     name = re.sub(r"[^A-Za-z0-9_.=@-]+", "_", f"{label}-{model}-seed{seed}")
                     run_dir = out / name
-                    values = merged(base, {**changes, "data": args.data, "seed": seed})
+                    values = merge_config(base, {**changes, "data": args.data, "seed": seed})
                     if args.epochs:
                         values["epochs"] = args.epochs
                     values["out"] = str(run_dir)

@@ -341,3 +341,17 @@ def dumps_toml(values: dict[str, Any]) -> str:
                 f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items() if v is not None
             ]
     return "\n".join(lines) + "\n"
+
+
+def merge_config(base: dict[str, Any], *overrides: dict[str, Any]) -> dict[str, Any]:
+    """Config keys of ``base`` with ``overrides`` applied in order: plain keys are replaced,
+    non-empty tables (``model_args``, ``callbacks`` ...) merge key by key, and an empty table
+    clears the key's table. Nothing is modified in place."""
+    out = json.loads(json.dumps(base))  # a deep copy of plain TOML values
+    for changes in overrides:
+        for key, value in json.loads(json.dumps(changes)).items():
+            if isinstance(value, dict) and value and isinstance(out.get(key), dict):
+                out[key] = {**out[key], **value}
+            else:
+                out[key] = value
+    return out
