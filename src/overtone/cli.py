@@ -1,4 +1,4 @@
-"""``overtone`` command line: ``train``, ``demo`` and ``list``.
+"""``overtone`` command line: ``train``, ``bench``, ``report``, ``demo`` and ``list``.
 
 ``train`` flags are generated from :class:`overtone.config.TrainConfig`, so each one is also
 a key of a ``--config`` TOML file (``--batch-size`` <-> ``batch_size``); flags override the
@@ -136,6 +136,38 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress output")
     _add_train_flags(train)
 
+    bench = sub.add_parser(
+        "bench",
+        help="a grid of runs over seeds with statistics (a TOML spec or a built-in suite)",
+        description=(
+            "Run models x datasets x optimizers x seeds and write results.csv, summary.md "
+            "(mean ± std, 95%% CI, paired t-test against the baseline, ranked) and report.html. "
+            "SPEC is a TOML file or a built-in suite: claims, seeds, activations, sparsity. "
+            "Finished runs are not rerun: run the same command again to continue."
+        ),
+    )
+    bench.add_argument("spec", metavar="SPEC", help="TOML spec file or built-in suite name")
+    bench.add_argument("--out", help="output folder (default: runs/bench-<name>)")
+    bench.add_argument(
+        "--budget",
+        default="small",
+        choices=("small", "medium", "large"),
+        help="size of a built-in suite (default: small)",
+    )
+    bench.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    bench.add_argument("--threads", type=int, help="torch threads per worker (default: 1)")
+    bench.add_argument("--seeds", type=int, help="override every group's seeds with 0..N-1")
+    bench.add_argument("--no-report", action="store_true", help="skip report.html")
+    bench.add_argument("--quiet", action="store_true", help="print only the final tables")
+
+    report = sub.add_parser(
+        "report",
+        help="one self-contained HTML page of a run, bench or demo folder",
+        description="Write DIR/report.html: tables, learning curves and per-family figures.",
+    )
+    report.add_argument("dir", metavar="RUN_OR_BENCH_DIR")
+    report.add_argument("--out", help="HTML file to write (default: DIR/report.html)")
+
     demo = sub.add_parser("demo", help="every model family vs the baselines on built-in data")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     demo.add_argument("--seeds", type=int, default=3, help="seeds per model and dataset")
@@ -236,6 +268,73 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from overtone.bench import load_spec, run_bench
+    from overtone.suites import SUITES, get_suite
+
+    if args.spec in SUITES:
+        spec = get_suite(args.spec, args.budget)
+    elif Path(args.spec).is_file():
+        spec = load_spec(args.spec)
+    else:
+        raise ConfigError(
+            f"bench spec {args.spec!r} is neither a file nor a built-in suite ({', '.join(SUITES)})"
+        )
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+        spec = replace(spec, groups=tuple(replace(g, seeds=tuple(range(args.seeds)))
+                                          for g in spec.groups))  # fmt: skip
+    suffix = f"-{args.budget}" if args.spec in SUITES and args.budget != "small" else ""
+    out = Path(args.out or f"runs/bench-{spec.name}{suffix}")
+    result = run_bench(spec, out, workers=args.workers, threads=args.threads,
+                       progress=not args.quiet)  # fmt: skip
+    _print_bench(result)
+    if not args.no_report:
+        from overtone.report import write_report
+
+        print(f"report: {write_report(out)}")
+    failed = sum(r["status"] == "failed" for r in result.rows)
+    return 1 if failed else 0
+
+
+def _print_bench(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from overtone.bench import cell_table
+
+    console = Console()
+    if result.claims:
+        table = Table(title=f"claims ({result.spec.name})", show_lines=True)
+        for column in ("claim", "our measurement", "baseline", "verdict"):
+            table.add_column(column, overflow="fold")
+        for claim in result.claims:
+            table.add_row(claim.claim, claim.measurement, claim.baseline, claim.verdict)
+        console.print(table)
+    else:
+        for group in result.spec.groups:
+            for title, header, rows in cell_table(result.summary, group):
+                table = Table(title=title, title_justify="left")
+                for column in header:
+                    table.add_column(column, overflow="fold")
+                for row in rows:
+                    table.add_row(*row)
+                console.print(table)
+    console.print(f"wrote {result.out}/results.csv and summary.md ({result.seconds:.0f} s)",
+                  highlight=False)  # fmt: skip
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from overtone.report import write_report
+
+    print(f"wrote {write_report(args.dir, args.out)}")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -305,7 +404,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from overtone.train import NonFiniteLossError, RunInterrupted
 
-    handlers = {"train": _cmd_train, "demo": _cmd_demo, "list": _cmd_list}
+    handlers = {
+        "train": _cmd_train,
+        "bench": _cmd_bench,
+        "report": _cmd_report,
+        "demo": _cmd_demo,
+        "list": _cmd_list,
+    }
     try:
         return handlers[args.command](args)
     except (ConfigError, DataError, CheckpointError) as err:
