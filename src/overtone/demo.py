@@ -3,7 +3,8 @@
 For each demo dataset, every demo variant of every registered model that accepts the
 dataset's inputs is trained with each seed; the table (accuracy mean ± std over seeds, train
 time) is printed and written to ``<out>/summary.md`` and ``summary.json``, with learning
-curves and (for 2-D data) decision boundaries as PNG. A new family joins the demo by
+curves and (for 2-D data) decision boundaries as PNG, and the whole demo as one HTML page,
+``<out>/report.html`` (:mod:`overtone.report`). A new family joins the demo by
 registering its model with ``demo={label: config overrides}``.
 """
 
@@ -22,6 +23,7 @@ from overtone._io import atomic_write_text
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.models import MODELS
+from overtone.report import write_report
 from overtone.stats import mean_std
 from overtone.train import NonFiniteLossError, train
 from overtone.viz import plot_decision_boundaries, plot_learning_curves
@@ -103,6 +105,8 @@ def run_demo(
                 f"{data_name}: decision boundaries (seed 0, test points)",
             )
     _report(rows, out, console, time.perf_counter() - began)
+    page = write_report(out)
+    console.print(f"wrote {page}", highlight=False)
     return rows
 
 

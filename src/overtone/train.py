@@ -442,7 +442,10 @@ class Trainer:
             val = self.evaluate(self.data.val)
             self._check_finite_end_of_epoch(val["loss"])
             metrics.update(val_loss=val["loss"], val_acc=val["acc"])
-            metrics.update(lr=self.optimizer.param_groups[0]["lr"], global_step=self.global_step)
+            first_group = self.optimizer.param_groups[0]
+            metrics.update(lr=first_group["lr"], global_step=self.global_step)
+            if "temperature" in first_group:  # Langevin-type optimizers: T may be scheduled
+                metrics["temperature"] = first_group["temperature"]
             self._call("on_epoch_end", metrics)
             if self.plateau_metric is not None:
                 self.scheduler.step(metrics[self.plateau_metric])

@@ -1,9 +1,14 @@
-"""Plots for runs: learning curves across seeds and 2-D decision boundaries (PNG, Agg)."""
+"""Plots for runs (PNG, Agg): per-epoch metrics across seeds (learning curves, sparsity, β),
+2-D decision boundaries, learned activation shapes, harmonic spectra and pruning masks.
+
+Every function takes a ``path`` or a binary file object to write the PNG to.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import matplotlib
 
@@ -15,41 +20,63 @@ from torch import nn
 
 from overtone.data import Split
 
+Target = str | Path | BinaryIO
+Curves = dict[str, list[list[dict[str, Any]]]]
 
-def plot_learning_curves(
-    curves: dict[str, list[list[dict[str, Any]]]], path: str | Path, title: str = ""
-) -> Path:
-    """Train loss and validation accuracy per epoch: mean over seeds, band = min..max.
 
-    ``curves`` maps a label to one metrics history (list of per-epoch dicts) per seed.
-    """
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for label, runs in curves.items():
-        for ax, key in zip(axes, ("train_loss", "val_acc"), strict=True):
-            values = np.array([[m[key] for m in run] for run in runs], dtype=float)
-            epochs = np.arange(1, values.shape[1] + 1)
-            mean = values.mean(axis=0)
+def seed_band(runs: list[list[dict[str, Any]]], key: str) -> tuple[np.ndarray, ...] | None:
+    """(epochs, mean, min, max) of metric ``key`` over seeds; shorter runs (stopped early) are
+    padded with NaN, so the band covers the seeds still running. ``None`` if no run has it."""
+    length = max((len(run) for run in runs), default=0)
+    values = np.full((len(runs), length), np.nan)
+    for i, run in enumerate(runs):
+        for j, m in enumerate(run):
+            if m.get(key) is not None:
+                values[i, j] = m[key]
+    seen = ~np.isnan(values).all(axis=0)
+    if not seen.any():
+        return None
+    values = values[:, seen]
+    epochs = np.arange(1, length + 1)[seen]
+    return epochs, np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
+
+
+def plot_metrics(
+    curves: Curves,
+    panels: Sequence[tuple[str, str, str]],
+    path: Target,
+    title: str = "",
+) -> Path | BinaryIO:
+    """One panel per ``(metric key, y label, y scale)``: per label the mean over seeds, the band
+    from min to max. ``curves`` maps a label to one metrics history per seed."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for ax, (key, ylabel, yscale) in zip(axes[0], panels, strict=True):
+        for label, runs in curves.items():
+            band = seed_band(runs, key)
+            if band is None:
+                continue
+            epochs, mean, low, high = band
             (line,) = ax.plot(epochs, mean, label=label)
-            ax.fill_between(
-                epochs,
-                values.min(axis=0),
-                values.max(axis=0),
-                color=line.get_color(),
-                alpha=0.2,
-                linewidth=0,
-            )
-    axes[0].set(xlabel="epoch", ylabel="training loss", yscale="log")
-    axes[1].set(xlabel="epoch", ylabel="validation accuracy")
-    axes[1].legend(loc="lower right")
+            ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set(xlabel="epoch", ylabel=ylabel, yscale=yscale)
+    labelled = [ax for ax in axes[0] if ax.get_legend_handles_labels()[0]]
+    if len(curves) > 1 and labelled:
+        labelled[-1].legend(loc="best", fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
 
 
+def plot_learning_curves(curves: Curves, path: Target, title: str = "") -> Path | BinaryIO:
+    """Training loss and validation accuracy per epoch: mean over seeds, band = min..max."""
+    panels = [("train_loss", "training loss", "log"), ("val_acc", "validation accuracy", "linear")]
+    return plot_metrics(curves, panels, path, title)
+
+
 @torch.no_grad()
 def plot_decision_boundaries(
-    models: dict[str, nn.Module], split: Split, path: str | Path, title: str = "", steps: int = 200
-) -> Path:
+    models: dict[str, nn.Module], split: Split, path: Target, title: str = "", steps: int = 200
+) -> Path | BinaryIO:
     """Class-1 probability of each 2-D binary classifier over a grid, with the split's points."""
     x, y = split.x.numpy(), split.y.numpy()
     pad = 0.5
@@ -71,7 +98,83 @@ def plot_decision_boundaries(
     return _save(fig, path)
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+@torch.no_grad()
+def plot_activation_shapes(
+    shapes: dict[str, list[tuple[str, nn.Module, nn.Module]]],
+    path: Target,
+    title: str = "",
+    span: float = 4.0,
+) -> Path | BinaryIO:
+    """Each learned activation (solid) against its initialization (dashed) on
+    ``[-span, span]``; one row per label, one panel per activation module (channel 0 when
+    per channel). ``shapes`` maps a label to ``(module name, trained, initial)`` triples."""
+    rows = len(shapes)
+    cols = max(len(v) for v in shapes.values())
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    x = torch.linspace(-span, span, 401)
+    for r, (label, modules) in enumerate(shapes.items()):
+        for c in range(cols):
+            ax = axes[r][c]
+            if c >= len(modules):
+                ax.axis("off")
+                continue
+            name, trained, initial = modules[c]
+            for module, style, which in ((initial, "--", "init"), (trained, "-", "trained")):
+                ax.plot(x, _activation_curve(module, x), style, label=which)
+            ax.set_title(f"{label}: {name}", fontsize="small")
+            ax.axhline(0, color="0.8", linewidth=0.5)
+        axes[r][0].legend(fontsize="x-small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _activation_curve(module: nn.Module, x: torch.Tensor) -> np.ndarray:
+    param = next(module.parameters())
+    channels = getattr(module, "channels", None)
+    if channels is None:
+        inputs = x.to(param)
+    else:  # channel 0 of a per-channel activation, fed as (points, channels)
+        inputs = x.to(param).reshape(-1, 1).expand(len(x), channels).contiguous()
+    out = module(inputs)
+    out = out if channels is None else out[:, 0]
+    return out.detach().float().cpu().numpy()
+
+
+def plot_harmonic_spectra(
+    layers: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], path: Target, title: str = ""
+) -> Path | BinaryIO:
+    """Per harmonic layer ``(name, periods f_k, ‖W_k‖ at init, ‖W_k‖ trained)``: the weight
+    norm of each neuron against its period, a stem per harmonic (init hollow, trained filled)."""
+    fig, axes = plt.subplots(1, len(layers), figsize=(4.5 * len(layers), 3.6), squeeze=False)
+    for ax, (name, periods, initial, trained) in zip(axes[0], layers, strict=True):
+        order = np.argsort(periods, kind="stable")
+        ax.plot(periods[order], initial[order], "o", mfc="none", ms=3, label="init")
+        ax.plot(periods[order], trained[order], ".", ms=4, label="trained")
+        ax.set(title=name, xlabel="period f_k", ylabel="row norm ‖W_k‖")
+        ax.legend(fontsize="x-small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_masks(masks: dict[str, np.ndarray], path: Target, title: str = "") -> Path | BinaryIO:
+    """Each weight matrix's mask (kept: dark), reshaped to 2-D; the title gives its density."""
+    fig, axes = plt.subplots(1, len(masks), figsize=(4.2 * len(masks), 3.6), squeeze=False)
+    for ax, (name, mask) in zip(axes[0], masks.items(), strict=True):
+        grid = mask.reshape(mask.shape[0], -1)
+        ax.imshow(grid, cmap="Greys", aspect="auto", interpolation="nearest", vmin=0, vmax=1)
+        ax.set(title=f"{name}: {grid.mean():.1%} kept", xticks=[], yticks=[])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: Target) -> Path | BinaryIO:
+    if hasattr(path, "write"):
+        fig.savefig(path, dpi=100, format="png")
+        plt.close(fig)
+        return path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
