@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 from scipy import stats as scipy_stats
@@ -96,12 +97,22 @@ def test_spec_parses_axes_seeds_and_groups():
         ({"models": {"a": MLP}, "seeds": [1, 1]}, "seeds must be distinct"),
         ({"models": {"a": MLP}, "metric": "f1"}, "metric 'f1' is not one of"),
         ({"models": {"a": 3}}, "models.a must be a table"),
+        ({"models": {"": MLP}}, "models label '' must start"),
+        ({"models": {"a": MLP}, "base": 3}, r"\[base\] must be a table"),
         ({"models": {"a": MLP}, "groups": {"g": {"epochs": 3}}}, r"unknown key\(s\) \['epochs'\]"),
     ],
 )
 def test_bad_specs_name_the_bad_value(values, message):
     with pytest.raises(ConfigError, match=message):
         spec_from_dict(values, "x")
+
+
+def test_cells_that_would_share_a_folder_are_refused():
+    spec = spec_from_dict(
+        {"base": TINY, "datasets": {"a": {}, "a-b": {}}, "models": {"b-c": MLP, "c": MLP}}, "x"
+    )
+    with pytest.raises(ConfigError, match="would share the folder"):
+        plan(spec, "out")
 
 
 def test_a_bad_config_fails_before_anything_trains(tmp_path):
@@ -146,6 +157,28 @@ def test_bench_runs_in_workers_records_failures_and_resumes(tmp_path):
     assert again.ran == 2
     assert (out / "runs/tiny/mlp-seed0/results.json").stat().st_mtime_ns == mtime
     assert [r.get("test_acc") for r in again.rows] == [r.get("test_acc") for r in result.rows]
+
+
+def dies_on_seed_one(values):
+    """A worker task that kills its process for seed 1 (as the OOM killer would)."""
+    if values["seed"] == 1:
+        os._exit(1)
+    return {"status": "ok", "error": "", "final": {"test_acc": 0.5}}
+
+
+def test_a_dead_worker_fails_its_run_and_the_rest_go_on(tmp_path):
+    from overtone.bench import _run_pool
+
+    spec = spec_from_dict({"base": TINY, "models": {"a": MLP, "b": MLP}, "seeds": 3}, "x")
+    outcomes = {}
+    _run_pool(plan(spec, tmp_path), 2, 1, lambda run, o: outcomes.update({run.run_dir.name: o}),
+              task=dies_on_seed_one)  # fmt: skip
+    assert sorted(outcomes) == sorted(f"{m}-seed{s}" for m in "ab" for s in range(3))
+    for name, outcome in outcomes.items():
+        if name.endswith("seed1"):
+            assert outcome["status"] == "failed" and "died, also when run alone" in outcome["error"]
+        else:
+            assert outcome["status"] == "ok"
 
 
 def test_bench_refuses_a_run_folder_of_another_config(tmp_path):

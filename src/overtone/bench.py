@@ -38,6 +38,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ class Group:
             if not entries:
                 raise ConfigError(f"{where}: [{axis}] is empty; give at least one entry")
             for label, overrides in entries.items():
-                if label:  # "" marks an axis the group does not vary
+                if label or axis == "models":  # "" marks an axis the group does not vary
                     _check_label(label, f"{where}: {axis} label")
                 if not isinstance(overrides, dict):
                     raise ConfigError(f"{where}: {axis}.{label} must be a table of config "
@@ -199,6 +200,9 @@ def spec_from_dict(values: dict[str, Any], name: str, source: str = "spec") -> B
         for axis, entries in axes.items():
             if not isinstance(entries, dict):
                 raise ConfigError(f"{where}: [{axis}] must map labels to tables")
+        if not isinstance(merged.get("base", {}), dict):
+            raise ConfigError(f"{where}: [base] must be a table of config keys, "
+                              f"got {merged['base']!r}")  # fmt: skip
         groups.append(
             Group(
                 name=group_name,
@@ -264,6 +268,14 @@ def plan(spec: BenchSpec, out: str | os.PathLike) -> list[Run]:
                 except ConfigError as err:
                     raise ConfigError(f"{where} (seed {seed}): {err}") from None
                 runs.append(Run(group.name, dataset, model, optimizer, seed, values))
+    seen: dict[Path, Run] = {}
+    for run in runs:
+        other = seen.setdefault(run.run_dir, run)
+        if other is not run:
+            raise ConfigError(
+                f"bench group {run.group!r}: cells {other.cell[1:]} and {run.cell[1:]} would "
+                f"share the folder {run.run_dir}; rename a label"
+            )
     return runs
 
 
@@ -384,8 +396,8 @@ def result_row(run: Run, outcome: dict[str, Any]) -> dict[str, Any]:
     train_size = (outcome.get("sizes") or {}).get("train")
     if seconds and train_size and final.get("epoch"):
         row["samples_per_s"] = train_size * final["epoch"] / seconds
-    row["config"] = json.dumps({k: v for k, v in run.values.items() if k != "out"},
-                               sort_keys=True)  # fmt: skip
+    config = TrainConfig.from_dict(run.values).to_dict()
+    row["config"] = json.dumps({k: v for k, v in config.items() if k != "out"}, sort_keys=True)
     return row
 
 
@@ -633,14 +645,17 @@ class BenchResult:
     ran: int  # runs trained (or retried) by this call; the rest were read
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return os.cpu_count() or 1
+
+
 def default_workers(runs: int) -> tuple[int, int]:
     """(worker processes, torch threads each): one single-threaded worker per core."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS
-        cores = os.cpu_count() or 1
-    workers = max(1, min(cores, runs))
-    return workers, max(1, cores // workers)
+    workers = max(1, min(_cores(), runs))
+    return workers, max(1, _cores() // workers)
 
 
 def run_bench(
@@ -650,10 +665,11 @@ def run_bench(
     workers: int | None = None,
     threads: int | None = None,
     progress: bool = True,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] | None = None,
 ) -> BenchResult:
     """Run every unfinished run of ``spec`` into ``out`` and write the results and summary."""
     out = Path(out)
+    log = log or (lambda line: print(line, flush=True))
     runs = plan(spec, out)
     for run in runs:
         check_run_dir(run)
@@ -667,9 +683,8 @@ def run_bench(
         raise ConfigError(f"workers must be >= 1, got {workers}")
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
-    auto_workers, auto_threads = default_workers(len(todo) or 1)
-    workers = workers or auto_workers
-    threads = threads or (auto_threads if workers == auto_workers else 1)
+    workers = workers or default_workers(len(todo) or 1)[0]
+    threads = threads or max(1, _cores() // workers)
     began = time.perf_counter()
     if progress:
         log(f"bench {spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already finished; "
@@ -717,30 +732,49 @@ def _run_here(todo: list[Run], threads: int, record: Callable[[Run, dict], None]
 
 
 def _run_pool(
-    todo: list[Run], workers: int, threads: int, record: Callable[[Run, dict], None]
+    todo: list[Run],
+    workers: int,
+    threads: int,
+    record: Callable[[Run, dict], None],
+    task: Callable[[dict[str, Any]], dict[str, Any]] = execute,
 ) -> None:
+    """Run ``todo`` in ``workers`` spawned processes.
+
+    A worker that dies (killed, out of memory) breaks its pool. The runs in flight then are
+    suspects: each is run again alone in a fresh process, and one that kills that too is
+    recorded as failed; the rest go on in a new pool."""
+    queue, suspects = list(todo), []
+    while queue or suspects:
+        if suspects:
+            suspect = suspects.pop(0)
+            if _drain([suspect], 1, threads, record, task):
+                record(suspect, {"status": "failed", "error": "its worker process died, "
+                                  "also when run alone (out of memory?)"})  # fmt: skip
+        else:
+            suspects = _drain(queue, workers, threads, record, task)
+
+
+def _drain(queue: list[Run], workers: int, threads: int, record, task) -> list[Run]:
+    """Run the queue (taking runs off its front) until it is empty or the pool breaks; return
+    the runs that were in flight when it broke (their outcomes are unknown)."""
     context = multiprocessing.get_context("spawn")  # no forked OpenMP or CUDA state
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                initargs=(threads,))  # fmt: skip
     pending: dict[Future, Run] = {}
-    queue = list(todo)
     try:
         while queue or pending:
             while queue and len(pending) < workers:
                 run = queue.pop(0)
-                pending[pool.submit(execute, run.values)] = run
+                pending[pool.submit(task, run.values)] = run
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                run = pending.pop(future)
-                try:
-                    outcome = future.result()
-                except Exception as err:  # the worker process died (e.g. out of memory)
-                    outcome = {"status": "failed", "error": f"worker died: {err!r}"}
-                record(run, outcome)
-    except BaseException:
+                outcome = future.result()  # raises BrokenProcessPool when a worker died
+                record(pending.pop(future), outcome)
+    except BrokenProcessPool:
+        return list(pending.values())
+    finally:
         pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+    return []
 
 
 def _progress_line(done: int, total: int, run: Run, outcome: dict[str, Any], spec) -> str:
@@ -749,8 +783,12 @@ def _progress_line(done: int, total: int, run: Run, outcome: dict[str, Any], spe
     head = f"[{done:>{len(str(total))}}/{total}] {where}"
     if outcome["status"] == "ok":
         final = outcome["final"]
-        return f"{head}: {metric} {final[metric]:.4f} ({final['train_time_s']:.1f} s)"
-    return f"{head}: {outcome['status']}: {outcome['error'].splitlines()[0][:160]}"
+        return (
+            f"{head}: {metric} {final.get(metric, float('nan')):.4f} "
+            f"({final.get('train_time_s', 0.0):.1f} s)"
+        )
+    first_line = (outcome.get("error") or "").strip().split("\n")[0]
+    return f"{head}: {outcome['status']}: {first_line[:160]}"
 
 
 def _summary_json(spec: BenchSpec, summary: Summary, claims, header: str) -> dict[str, Any]:

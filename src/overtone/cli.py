@@ -150,12 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="output folder (default: runs/bench-<name>)")
     bench.add_argument(
         "--budget",
-        default="small",
         choices=("small", "medium", "large"),
         help="size of a built-in suite (default: small)",
     )
     bench.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    bench.add_argument("--threads", type=int, help="torch threads per worker (default: 1)")
+    bench.add_argument(
+        "--threads", type=int, help="torch threads per worker (default: cores / workers)"
+    )
     bench.add_argument("--seeds", type=int, help="override every group's seeds with 0..N-1")
     bench.add_argument("--no-report", action="store_true", help="skip report.html")
     bench.add_argument("--quiet", action="store_true", help="print only the final tables")
@@ -275,10 +276,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from overtone.bench import load_spec, run_bench
     from overtone.suites import SUITES, get_suite
 
-    if args.spec in SUITES:
-        spec = get_suite(args.spec, args.budget)
-    elif Path(args.spec).is_file():
+    if Path(args.spec).is_file():
+        if args.budget is not None:
+            raise ConfigError("--budget sizes a built-in suite; a spec file sets its own epochs")
         spec = load_spec(args.spec)
+    elif args.spec in SUITES:
+        spec = get_suite(args.spec, args.budget or "small")
     else:
         raise ConfigError(
             f"bench spec {args.spec!r} is neither a file nor a built-in suite ({', '.join(SUITES)})"
@@ -288,7 +291,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
         spec = replace(spec, groups=tuple(replace(g, seeds=tuple(range(args.seeds)))
                                           for g in spec.groups))  # fmt: skip
-    suffix = f"-{args.budget}" if args.spec in SUITES and args.budget != "small" else ""
+    suffix = f"-{args.budget}" if args.budget not in (None, "small") else ""
     out = Path(args.out or f"runs/bench-{spec.name}{suffix}")
     result = run_bench(spec, out, workers=args.workers, threads=args.threads,
                        progress=not args.quiet)  # fmt: skip

@@ -11,7 +11,8 @@ one folder form a *group* (``runs/<group>/<cell>-seed<k>``, as ``overtone bench`
 - decision boundaries of the first seed of each cell, for 2-D data;
 - learned activation shapes against their initialization (basis activations);
 - each harmonic layer's spectrum: neuron weight norms against their periods, init and trained;
-- sparsity over time and mask images (pruned runs);
+- sparsity over time and mask images (pruned runs; a weight counts as kept when it is
+  non-zero in the final weights);
 - β and temperature trajectories (Landau runs).
 
 Figures are PNG embedded as ``data:`` URIs, so the file needs nothing else to display.
@@ -69,8 +70,8 @@ def find_runs(root: Path) -> list[RunRecord]:
             continue  # not a run of this version: left out, not fatal
         match = SEED_SUFFIX.search(path.name)
         cell = path.name[: match.start()] if match else path.name
-        group = "/".join(path.relative_to(root).parts[:-1])
-        group = group.removeprefix("runs/").removeprefix("runs") or (config.data)
+        parts = path.relative_to(root).parts[:-1]
+        group = "/".join(parts[1:] if parts[:1] == ("runs",) else parts) or config.data
         results = path / "results.json"
         final = json.loads(results.read_text())["final"] if results.is_file() else None
         outcome = path / "outcome.json"
@@ -184,14 +185,19 @@ def group_figures(name: str, runs: list[RunRecord], loader: ModelLoader) -> list
         return lambda model: any(isinstance(m, kind) for m in model.modules())
 
     two_d = [r for r in runs if _input_shape(r, loader) == (2,)]
-    boundaries = {label: trained for label, trained, _ in
-                  _first_models(_cells(two_d), loader, lambda m: True)}  # fmt: skip
-    if boundaries:
-        figures.append(_figure(
-            f"{name}: decision boundaries of the first seed of each cell",
-            viz.plot_decision_boundaries, boundaries, loader.data(two_d[0].config).test,
-            title=f"{name}: decision boundaries (test points)",
-        ))  # fmt: skip
+    by_data: dict[str, list[RunRecord]] = {}
+    for run in two_d:  # one figure per dataset: each model over its own test points
+        by_data.setdefault(json.dumps([run.config.data, run.config.data_args]), []).append(run)
+    for members in by_data.values():
+        boundaries = {label: trained for label, trained, _ in
+                      _first_models(_cells(members), loader, lambda m: True)}  # fmt: skip
+        if boundaries:
+            data = members[0].config.data
+            figures.append(_figure(
+                f"{name}: decision boundaries on {data} of the first seed of each cell",
+                viz.plot_decision_boundaries, boundaries, loader.data(members[0].config).test,
+                title=f"{name}: decision boundaries on {data} (test points)",
+            ))  # fmt: skip
 
     shapes = {
         label: [(n, m, dict(initial.named_modules())[n])
@@ -209,8 +215,7 @@ def group_figures(name: str, runs: list[RunRecord], loader: ModelLoader) -> list
         start = dict(initial.named_modules())
         harmonic = [(n, m) for n, m in trained.named_modules() if isinstance(m, HarmonicLayer)]
         with torch.no_grad():
-            layers = [(n, m.neuron_frequencies().numpy(), start[n].weight.norm(dim=1).numpy(),
-                       m.weight.norm(dim=1).numpy()) for n, m in harmonic]  # fmt: skip
+            layers = [(n, *_spectrum(start[n]), *_spectrum(m)) for n, m in harmonic]
         figures.append(_figure(
             f"{label}: each harmonic layer's spectrum (neuron weight norm against its period)",
             viz.plot_harmonic_spectra, layers, title=f"{label}: harmonic spectrum",
@@ -242,6 +247,11 @@ def group_figures(name: str, runs: list[RunRecord], loader: ModelLoader) -> list
             viz.plot_metrics, landau, panels, title=f"{name}: β and temperature",
         ))  # fmt: skip
     return figures
+
+
+def _spectrum(layer) -> tuple[np.ndarray, np.ndarray]:
+    """A harmonic layer's periods ``f_k`` and its weight rows' norms ``‖W_k‖``."""
+    return layer.neuron_frequencies().numpy(), layer.weight.norm(dim=1).numpy()
 
 
 def _input_shape(run: RunRecord, loader: ModelLoader) -> tuple[int, ...] | None:

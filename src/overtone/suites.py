@@ -192,7 +192,14 @@ def sparsity_group(budget: str, mnist: str, methods=CLAIM_PRUNERS) -> Group:
 def _pct(cell: CellStats) -> str:
     if not cell.values:
         return f"not measured ({_lost(cell)})"
-    return f"{100 * cell.mean:.1f}% ± {100 * cell.std:.1f}"
+    return f"{100 * cell.mean:.1f}% ± {100 * cell.std:.1f}" + _partial(cell)
+
+
+def _partial(cell: CellStats) -> str:
+    """`` (2 of 3 seeds: 1 diverged)`` when some runs did not finish."""
+    if len(cell.values) == cell.runs:
+        return ""
+    return f" ({len(cell.values)} of {cell.runs} seeds: {_lost(cell)})"
 
 
 def _lost(cell: CellStats) -> str:
@@ -322,7 +329,8 @@ def sparsity_claims(summary: Summary) -> list[ClaimResult]:
         against_control = judge(ours, control, True)
         details = [f"better than {', '.join(beaten) or 'none'}"]
         details += [f"{o} vs {m}" for m, o in outcomes.items() if o != "better"]
-        details.append(f"frequency matters: {'yes' if against_control == 'better' else 'no'} "
+        matters = {"better": "yes", "untested": "untested"}.get(against_control, "no")
+        details.append(f"frequency matters: {matters} "
                        f"({against_control} vs the shuffled-history control)")  # fmt: skip
         verdict += ": " + "; ".join(details)
         baselines = "; ".join(

@@ -142,15 +142,17 @@ def _activation_curve(module: nn.Module, x: torch.Tensor) -> np.ndarray:
 
 
 def plot_harmonic_spectra(
-    layers: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], path: Target, title: str = ""
+    layers: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    path: Target,
+    title: str = "",
 ) -> Path | BinaryIO:
-    """Per harmonic layer ``(name, periods f_k, ‖W_k‖ at init, ‖W_k‖ trained)``: the weight
-    norm of each neuron against its period, a stem per harmonic (init hollow, trained filled)."""
+    """Per harmonic layer ``(name, periods at init, ‖W_k‖ at init, periods trained, ‖W_k‖
+    trained)``: each neuron's weight norm against its period ``f_k`` (init hollow, trained
+    filled; the periods move only when they are learned)."""
     fig, axes = plt.subplots(1, len(layers), figsize=(4.5 * len(layers), 3.6), squeeze=False)
-    for ax, (name, periods, initial, trained) in zip(axes[0], layers, strict=True):
-        order = np.argsort(periods, kind="stable")
-        ax.plot(periods[order], initial[order], "o", mfc="none", ms=3, label="init")
-        ax.plot(periods[order], trained[order], ".", ms=4, label="trained")
+    for ax, (name, start, initial, periods, trained) in zip(axes[0], layers, strict=True):
+        ax.plot(start, initial, "o", mfc="none", ms=3, label="init")
+        ax.plot(periods, trained, ".", ms=4, label="trained")
         ax.set(title=name, xlabel="period f_k", ylabel="row norm ‖W_k‖")
         ax.legend(fontsize="x-small")
     fig.suptitle(title)
