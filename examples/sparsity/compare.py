@@ -33,30 +33,17 @@ from overtone._io import write_summary
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.stats import format_mean_std, welch_t
+from overtone.suites import LENET, PRUNERS
 from overtone.train import train_or_load
 
-BASE = {
-    "model": "mlp",
-    "data": "mnist-t10k",
-    "model_args": {"widths": [300, 100], "activation": "relu", "batch_norm": False,
-                   "dropout": 0.0},
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "batch_size": 64,
-    "scheduler": "cosine",
-}  # fmt: skip
-METHODS: dict[str, dict[str, Any]] = {
-    "magnitude": {"pruner": "magnitude"},
-    "magnitude-oneshot": {"pruner": "magnitude", "pruner_args": {"schedule": "one-shot"}},
-    "set": {"pruner": "set"},
-    "rigl": {"pruner": "rigl"},
-    "resonance": {"pruner": "resonance"},
+BASE = {**LENET, "data": "mnist-t10k"}  # the `sparsity` bench suite's network and recipe
+EXTRA = {
     "resonance-farthest": {"pruner": "resonance", "pruner_args": {"prune_first": "farthest"}},
-    "resonance-smoothed": {"pruner": "resonance",
-                           "pruner_args": {"smoothing": 0.9, "hysteresis": 0.05}},
     "resonance-low": {"pruner": "resonance", "pruner_args": {"keep": "low"}},
-    "resonance-shuffled": {"pruner": "resonance", "pruner_args": {"shuffle_history": True}},
-}  # fmt: skip
+}
+ORDER = ("magnitude", "magnitude-oneshot", "set", "rigl", "resonance", "resonance-farthest",
+         "resonance-smoothed", "resonance-low", "resonance-shuffled")  # fmt: skip
+METHODS: dict[str, dict[str, Any]] = {name: {**PRUNERS, **EXTRA}[name] for name in ORDER}
 
 
 def run_config(method: str, sparsity: float, seed: int, epochs: int, out: Path) -> dict:
