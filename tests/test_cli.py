@@ -239,6 +239,8 @@ def test_demo_writes_table_curves_and_boundaries(tmp_path, capsys):
         data = (out / png).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
     assert not (out / "boundaries_digits.png").exists()
+    page = (out / "report.html").read_text()  # the demo ends by writing its report
+    assert page.count("<img") >= 4 and "digits" in page and "moons" in page
 
 
 def test_demo_counts_diverged_runs_and_goes_on(tmp_path, monkeypatch):
