@@ -996,3 +996,12 @@ def test_real_tinyshakespeare():
         assert first == text[start : start + block]
         end = start + (len(split) - 1) * block + 1
         assert last_target == text[end : end + block]
+
+
+def test_get_dataset_cached_builds_once_per_arguments():
+    from overtone.data import get_dataset_cached
+
+    first = get_dataset_cached("moons", n_samples=200)
+    assert get_dataset_cached("moons", n_samples=200) is first
+    other = get_dataset_cached("moons", n_samples=300)
+    assert other is not first and len(other.train) > len(first.train)

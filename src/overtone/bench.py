@@ -306,8 +306,6 @@ def read_outcome(run_dir: Path) -> dict[str, Any] | None:
 
 # --------------------------------------------------------------------------- worker side
 
-_DATASETS: dict[str, Any] = {}  # per worker process: datasets already loaded
-
 
 def _init_worker(threads: int) -> None:
     import torch
@@ -351,7 +349,7 @@ def peak_memory() -> tuple[float | None, float | None]:
 def execute(values: dict[str, Any]) -> dict[str, Any]:
     """Train (or finish, or read) one run and write its ``outcome.json``; never raises for a
     failed run: its status and error are in the outcome."""
-    from overtone.data import get_dataset
+    from overtone.data import get_dataset_cached
     from overtone.train import NonFiniteLossError, train_or_load
 
     run_dir = Path(values["out"])
@@ -360,11 +358,9 @@ def execute(values: dict[str, Any]) -> dict[str, Any]:
     began = time.perf_counter()
     try:
         config = TrainConfig.from_dict(values)
-        key = json.dumps([config.data, config.data_args, config.data_dir], sort_keys=True)
-        if key not in _DATASETS:
-            _DATASETS[key] = get_dataset(config.data, data_dir=config.data_dir or None,
-                                         download=config.download, **config.data_args)  # fmt: skip
-        outcome["final"] = train_or_load(config, data=_DATASETS[key])
+        data = get_dataset_cached(config.data, data_dir=config.data_dir or None,
+                                  download=config.download, **config.data_args)  # fmt: skip
+        outcome["final"] = train_or_load(config, data=data)
         outcome["sizes"] = json.loads((run_dir / "results.json").read_text())["sizes"]
     except NonFiniteLossError as err:
         outcome.update(status="diverged", error=str(err))
@@ -652,10 +648,9 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_workers(runs: int) -> tuple[int, int]:
-    """(worker processes, torch threads each): one single-threaded worker per core."""
-    workers = max(1, min(_cores(), runs))
-    return workers, max(1, _cores() // workers)
+def default_workers(runs: int) -> int:
+    """One worker process per core (each then runs single-threaded), at most one per run."""
+    return max(1, min(_cores(), runs))
 
 
 def run_bench(
@@ -683,7 +678,7 @@ def run_bench(
         raise ConfigError(f"workers must be >= 1, got {workers}")
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
-    workers = workers or default_workers(len(todo) or 1)[0]
+    workers = workers or default_workers(len(todo) or 1)
     threads = threads or max(1, _cores() // workers)
     began = time.perf_counter()
     if progress:

@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import http.client
 import inspect
+import json
 import os
 import struct
 import urllib.request
@@ -152,6 +153,20 @@ def get_dataset(
     if spec.uses_files():
         options = {"data_dir": resolve_data_dir(data_dir), "download": download, **options}
     return spec.loader(**options)
+
+
+_LOADED: dict[str, DatasetSplits] = {}
+
+
+def get_dataset_cached(
+    name: str, *, data_dir: str | os.PathLike | None = None, download: bool = False, **options: Any
+) -> DatasetSplits:
+    """:func:`get_dataset`, built once per process for the same arguments (for processes that
+    train or inspect many runs: bench workers, reports). Callers share the splits: read only."""
+    key = json.dumps([name, str(data_dir or ""), download, options], sort_keys=True, default=str)
+    if key not in _LOADED:
+        _LOADED[key] = get_dataset(name, data_dir=data_dir, download=download, **options)
+    return _LOADED[key]
 
 
 def dataset_options(name: str) -> dict[str, Any]:

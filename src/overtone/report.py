@@ -90,21 +90,16 @@ def find_runs(root: Path) -> list[RunRecord]:
 class ModelLoader:
     """Rebuilds a run's model at its initialization and with its trained weights."""
 
-    def __init__(self) -> None:
-        self._data: dict[str, Any] = {}
-
-    def data(self, config: TrainConfig):
+    @staticmethod
+    def data(config: TrainConfig):
         """The run's dataset, or ``None`` where it cannot be loaded (its figures are left out)."""
-        from overtone.data import DataError, get_dataset
+        from overtone.data import DataError, get_dataset_cached
 
-        key = json.dumps([config.data, config.data_args, config.data_dir], sort_keys=True)
-        if key not in self._data:
-            try:
-                self._data[key] = get_dataset(config.data, data_dir=config.data_dir or None,
-                                              **config.data_args)  # fmt: skip
-            except DataError:
-                self._data[key] = None
-        return self._data[key]
+        try:
+            return get_dataset_cached(config.data, data_dir=config.data_dir or None,
+                                      **config.data_args)  # fmt: skip
+        except DataError:
+            return None
 
     def load(self, run: RunRecord) -> tuple[torch.nn.Module, torch.nn.Module] | None:
         """(trained, initial) models on the CPU; ``None`` without ``model.safetensors``."""

@@ -219,7 +219,7 @@ def _versus(a: CellStats, b: CellStats, points: bool = True) -> str:
     return diff + (f", p = {test.p:.3f}" if test.p is not None else "")
 
 
-def _seeds_note(group: Group, summary: Summary) -> str:
+def _seeds_note(group: Group) -> str:
     data = group.base.get("data") or next(iter(group.datasets.values())).get("data", "")
     return f"{describe_data(data)}, {group.base.get('epochs')} epochs, {len(group.seeds)} seeds"
 
@@ -236,7 +236,7 @@ def harmonic_claims(summary: Summary) -> list[ClaimResult]:
         verdict = f"{reached} (≥ 94.5% counts as ~95%); {relation} the ReLU MLP"
     return [ClaimResult(
         "harmonic MLP: ~95% MNIST test accuracy within a few epochs",
-        f"harmonic-mlp [512, 256]: {_pct(ours)} ({_seeds_note(group, summary)})",
+        f"harmonic-mlp [512, 256]: {_pct(ours)} ({_seeds_note(group)})",
         f"ReLU MLP, same recipe: {_pct(relu)} ({_versus(ours, relu)})",
         verdict,
     )]  # fmt: skip
@@ -246,7 +246,7 @@ def landau_claims(summary: Summary) -> list[ClaimResult]:
     group = summary.group("landau")
     cell = {m: summary.cell("landau", m) for m in group.models}
     epochs = group.base.get("epochs")
-    note = _seeds_note(group, summary)
+    note = _seeds_note(group)
     lines = []
     for layers, target, recipe, default in (
         ("1 layer", 0.92, "blog2024-1layer", "default-1layer"),
@@ -302,7 +302,7 @@ def activation_claims(summary: Summary) -> list[ClaimResult]:
                        "untested": "not tested (fewer than 2 paired seeds)"}[outcome]  # fmt: skip
             lines.append(ClaimResult(
                 f"{name} activation improves over GELU ({group.name})",
-                f"{group.metric} {shown} ({_seeds_note(group, summary)})",
+                f"{group.metric} {shown} ({_seeds_note(group)})",
                 f"GELU: {base} (Δ {_versus(ours, gelu, points=not loss)})",
                 verdict,
             ))  # fmt: skip
@@ -339,7 +339,7 @@ def sparsity_claims(summary: Summary) -> list[ClaimResult]:
         lines.append(ClaimResult(
             f"resonance sparsity at {level:.0%} beats magnitude, SET and RigL",
             f"resonance {_pct(ours)}; shuffled control {_pct(control)} "
-            f"(LeNet-300-100, {_seeds_note(group, summary)})",
+            f"(LeNet-300-100, {_seeds_note(group)})",
             f"dense {_pct(dense)}; {baselines}",
             verdict,
         ))  # fmt: skip
