@@ -373,3 +373,32 @@ def test_train_or_load_reads_finished_runs_and_resumes_interrupted_ones(moons_co
     assert trained == [True]  # the finished run is only read
     with pytest.raises(ConfigError, match=r"needs config\.out"):
         train_or_load(moons_config.replace(out=""))
+
+
+class StopAfter(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, metrics):
+        if trainer.epoch == self.epoch:
+            trainer.stop_reason = f"enough at epoch {trainer.epoch}"
+
+
+def test_a_callback_ends_training_after_a_logged_and_checkpointed_epoch(moons_config):
+    result = train(moons_config.replace(epochs=5), progress=False, callbacks=[StopAfter(2)])
+    assert [m["epoch"] for m in result.history] == [1, 2]
+    assert len(read_jsonl(result.run_dir / "metrics.jsonl")) == 2
+    assert latest_checkpoint(result.run_dir / "checkpoints")[1] == 2
+    saved = json.loads((result.run_dir / "results.json").read_text())["final"]
+    assert saved["stopped"] == "enough at epoch 2" and "test_acc" in saved
+
+
+def test_optimizer_noise_comes_from_a_generator_seeded_by_the_config(moons_config):
+    """Langevin draws from its own generator (the same on every rank under torchrun), so
+    dropout draws do not shift its noise."""
+    config = moons_config.replace(optimizer="langevin", optim_args={"temperature": 0.1})
+    trainer = Trainer(config, progress=False)
+    expected = torch.Generator().manual_seed(config.seed).get_state()
+    assert torch.equal(trainer.optimizer.generator.get_state(), expected)
+    adam = Trainer(moons_config.replace(out=str(Path(moons_config.out) / "b")), progress=False)
+    assert "generator" not in adam.optimizer.defaults

@@ -8,8 +8,9 @@ Per batch, the engine runs::
 (a ``ReduceLROnPlateau`` schedule steps once per epoch instead, after ``on_epoch_end``)
 
 and at the end of every epoch ``on_epoch_end(trainer, metrics)``, where a callback may add
-entries to ``metrics`` (they land in ``metrics.jsonl``). Frequency-aware gradient scaling
-belongs in ``after_backward``, pruning masks and the Allen-Cahn update of β in
+entries to ``metrics`` (they land in ``metrics.jsonl``) and may end training after this epoch
+by setting ``trainer.stop_reason`` (early stopping, pruned sweep trials). Frequency-aware
+gradient scaling belongs in ``after_backward``, pruning masks and the Allen-Cahn update of β in
 ``after_optimizer_step``. A callback's ``state_dict()`` is saved in every checkpoint (under
 its ``name``) and handed back to ``load_state_dict`` on ``--resume``. Parameters a callback
 updates itself are kept out of the optimizer through ``excluded_parameters(model)``.

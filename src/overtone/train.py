@@ -6,6 +6,10 @@ epoch), ``checkpoints/`` (the latest epoch, written atomically), and at the end
 checkpoint so that an interrupted run ends with exactly the metrics of an uninterrupted one:
 sample order is a function of (seed, epoch), and the RNG states that dropout draws from are
 saved with every checkpoint.
+
+Under torchrun the same code runs as one of W processes (DistributedDataParallel; the split of
+work, what each rank writes and what stays identical across ranks are described in
+:mod:`overtone.distributed`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,8 +32,10 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from overtone import distributed
 from overtone._io import append_jsonl, atomic_write_text, jsonl_line, read_jsonl
 from overtone.callbacks import Callback, build_callbacks
 from overtone.checkpoint import (
@@ -94,6 +101,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank ``rank``'s own draws (dropout); rank 0 keeps ``seed`` itself."""
+    return seed if rank == 0 else (seed * 1_000_003 + 7_919 * rank) % 2**63
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -107,6 +119,12 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("config key 'device' is 'mps' but MPS is not available")
     return torch.device(name)
+
+
+def process_device(name: str) -> torch.device:
+    """The device this process trains on for config ``device`` ``name``: under torchrun,
+    ``auto`` and ``cuda`` mean this process's ``cuda:LOCAL_RANK``."""
+    return resolve_device(distributed.device_for(name, distributed.topology()))
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -194,6 +212,8 @@ class Trainer:
     Attributes that callbacks read: ``config``, ``model``, ``optimizer``, ``scheduler``,
     ``info``, ``device``, ``epoch`` (1-based, current), ``step`` (batch index in the epoch),
     ``global_step`` (optimizer steps so far), ``loss`` (current batch loss), ``batch``.
+    A callback ends training early by setting ``stop_reason`` in ``on_epoch_end``: that
+    epoch is logged and checkpointed, then the run finishes (test evaluation, results).
     """
 
     def __init__(
@@ -219,8 +239,13 @@ class Trainer:
                 f"callback names must be unique (their state is saved by name): {names}"
             )
         self.progress = progress
-        self.device = resolve_device(config.device)
-        self.run_dir = Path(run_dir or config.out or default_run_dir(config))
+        self.device = process_device(config.device)
+        self.topology = distributed.join(self.device)
+        self.run_dir = Path(
+            run_dir
+            or config.out
+            or distributed.decide_on_rank0(lambda: str(default_run_dir(config)))
+        )
         seed_everything(config.seed)
         self.data = data or get_dataset(
             config.data,
@@ -244,6 +269,8 @@ class Trainer:
                 [group for group in groups if group["params"]],
                 lr=config.lr,
                 weight_decay=config.weight_decay,
+                # optimizer noise: seeded alike on every rank, so replicas stay identical
+                generator=torch.Generator(self.device).manual_seed(config.seed),
                 **config.optim_args,
             )
         self.steps_per_epoch = len(self._batches(0))
@@ -261,6 +288,13 @@ class Trainer:
             if isinstance(self.scheduler, ReduceLROnPlateau)
             else None
         )
+        # the module that trains: ``model`` itself, or its DDP wrapper under torchrun
+        self.train_model: nn.Module = self.model
+        if self.topology.distributed:
+            self.train_model = DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None
+            )
+            seed_everything(rank_seed(config.seed, self.topology.rank))
         self.epoch = 0
         self.step = 0
         self.global_step = 0
@@ -269,6 +303,7 @@ class Trainer:
         self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self.history: list[dict[str, Any]] = []
         self.start_epoch = 1
+        self.stop_reason: str | None = None  # set by a callback: the last epoch is this one
 
     # ------------------------------------------------------------------ paths
 
@@ -291,19 +326,46 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
             "rng": rng_state(self.device),
+            **({"rank_rng": self._rank_rng()} if self.topology.distributed else {}),
         }
+
+    def _rank_rng(self) -> dict[str, list[torch.Tensor]]:
+        """Every rank's torch RNG states (a collective: all ranks call it)."""
+        states = {"torch": distributed.all_gather(torch.get_rng_state())}
+        if self.device.type == "cuda":
+            states["cuda"] = distributed.all_gather(torch.cuda.get_rng_state(self.device))
+        return states
 
     def restore(self) -> bool:
         """Load the latest checkpoint of ``run_dir`` if there is one; True if loaded."""
-        found = latest_checkpoint(self.checkpoint_dir)
+        try:
+            found, error = latest_checkpoint(self.checkpoint_dir), None
+        except CheckpointError as err:  # every rank learns of it before anyone raises
+            found, error = None, err
         epoch = found[1] if found else 0
+        if self.topology.distributed:
+            self._check_same_checkpoint(-1 if error else epoch)
+        if error is not None:
+            raise error
         if found is not None:
             self._load_state(found[0])
             self.epoch, self.start_epoch = epoch, epoch + 1
         # Epochs logged after the checkpoint (killed between the two writes) are redone.
         self.history = [m for m in read_jsonl(self.metrics_path) if m["epoch"] <= epoch]
-        atomic_write_text(self.metrics_path, "".join(jsonl_line(m) for m in self.history))
+        if self.topology.is_main:
+            atomic_write_text(self.metrics_path, "".join(jsonl_line(m) for m in self.history))
         return found is not None
+
+    def _check_same_checkpoint(self, epoch: int) -> None:
+        """Every rank must resume from the checkpoint rank 0 found."""
+        world = self.topology.world_size
+        total, squares = distributed.all_reduce_sum([epoch, epoch * epoch])
+        if total * total != world * squares:  # equal iff all epochs are equal
+            raise CheckpointError(
+                f"ranks see different checkpoints in {self.checkpoint_dir} (this rank, "
+                f"{self.topology.rank}: epoch {epoch}); the run directory must be on storage "
+                "that every node sees"
+            )
 
     def _load_state(self, folder: Path) -> None:
         state = load_checkpoint(folder, self.model)
@@ -325,16 +387,39 @@ class Trainer:
             if cb.name in state["callbacks"]:
                 cb.load_state_dict(state["callbacks"][cb.name])
         set_rng_state(state["rng"], self.device)
+        if self.topology.distributed:
+            self._set_rank_rng(state.get("rank_rng", {}))
         self.global_step, self.elapsed = state["global_step"], state["elapsed"]
+
+    def _set_rank_rng(self, saved: dict[str, list[torch.Tensor]]) -> None:
+        """This rank's saved torch RNG states; a run resumed on more processes than it was
+        saved with has none for the new ranks, which keep their fresh seeds."""
+        rank = self.topology.rank
+        if len(saved.get("torch", [])) != self.topology.world_size and self.topology.is_main:
+            warnings.warn(
+                f"resuming on {self.topology.world_size} processes a run checkpointed on "
+                f"{len(saved.get('torch', [])) or 1}: batches and weights continue exactly, but "
+                "dropout draws differ from an uninterrupted run",
+                stacklevel=2,
+            )
+        if rank < len(saved.get("torch", [])):
+            torch.set_rng_state(saved["torch"][rank])
+            if self.device.type == "cuda" and rank < len(saved.get("cuda", [])):
+                torch.cuda.set_rng_state(saved["cuda"][rank], self.device)
+        elif rank > 0:
+            seed_everything((rank_seed(self.config.seed, rank) + self.epoch) % 2**63)
 
     # ------------------------------------------------------------------ loop
 
     def _batches(self, epoch: int) -> list[torch.Tensor]:
-        """Shuffled index batches; the order depends only on (seed, epoch)."""
+        """Shuffled global index batches; the order depends only on (seed, epoch).
+
+        A last batch that would leave some rank a single example (batch norm cannot train on
+        one) is dropped; on one process that is a last batch of one example."""
         n, size = len(self.data.train), self.config.batch_size
         gen = torch.Generator().manual_seed((self.config.seed * 1_000_003 + epoch) % 2**63)
         batches = list(torch.randperm(n, generator=gen).split(size))
-        if len(batches) > 1 and len(batches[-1]) == 1:  # batch norm cannot train on one example
+        if len(batches) > 1 and len(batches[-1]) < 2 * self.topology.world_size:
             batches.pop()
         return batches
 
@@ -370,20 +455,30 @@ class Trainer:
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         batches = self._batches(self.epoch)
         reporter.start_epoch(self.epoch, len(batches))
+        world = self.topology.world_size
         loss_sum, correct, count, examples = 0.0, 0, 0, 0
-        for step, index in enumerate(batches, start=1):
+        for step, global_index in enumerate(batches, start=1):
             self.step = step
+            index = distributed.shard(global_index, self.topology)
             x = self.data.train.x[index].to(self.device, non_blocking=True)
             y = self.data.train.y[index].to(self.device, non_blocking=True)
             self.batch = (x, y)
             with self._autocast():
-                logits = self.model(x)
+                logits = self.train_model(x)
             self.loss = self.criterion(logits, y)
             value = self.loss.item()
-            if not np.isfinite(value):
-                raise NonFiniteLossError("loss", value, self.epoch, self.step, self._last_good())
+            if self.topology.distributed:  # every rank stops together, not only the bad one
+                (checked,) = distributed.all_reduce_sum([value])
+            else:
+                checked = value
+            if not np.isfinite(checked):
+                raise NonFiniteLossError("loss", value if not np.isfinite(value) else checked,
+                                         self.epoch, self.step, self._last_good())  # fmt: skip
             self.optimizer.zero_grad(set_to_none=True)
-            self.loss.backward()
+            # DDP averages gradients over ranks; weighting by this rank's share of the global
+            # batch makes that average the global batch's mean gradient
+            share = len(index) * world / len(global_index)
+            (self.loss * share if world > 1 else self.loss).backward()
             self._call("after_backward")
             if self.config.grad_clip > 0:
                 norm = float(nn.utils.clip_grad_norm_(params, self.config.grad_clip))
@@ -403,30 +498,40 @@ class Trainer:
             correct += batch_correct
             count += y.numel()
             reporter.advance(loss_sum / examples, correct / count)
+        loss_sum, examples, correct, count = distributed.all_reduce_sum(
+            [loss_sum, examples, correct, count]
+        )
         return {"train_loss": loss_sum / examples, "train_acc": correct / count}
 
     @torch.no_grad()
     def evaluate(self, split: Split) -> dict[str, float]:
-        """Mean loss and accuracy (per example, or per token for language modelling)."""
+        """Mean loss and accuracy (per example, or per token for language modelling); under
+        torchrun each rank evaluates its share and the sums are all-reduced."""
         self.model.eval()
+        inputs = distributed.shard(split.x, self.topology)
+        targets = distributed.shard(split.y, self.topology)
         loss_sum, correct, count, examples = 0.0, 0, 0, 0
-        for start in range(0, len(split), self.config.eval_batch_size):
-            x = split.x[start : start + self.config.eval_batch_size].to(self.device)
-            y = split.y[start : start + self.config.eval_batch_size].to(self.device)
+        for start in range(0, len(targets), self.config.eval_batch_size):
+            x = inputs[start : start + self.config.eval_batch_size].to(self.device)
+            y = targets[start : start + self.config.eval_batch_size].to(self.device)
             with self._autocast():
                 logits = self.model(x)
             loss_sum += float(self.criterion(logits, y)) * len(y)
             examples += len(y)
             correct += int((logits.argmax(-1) == y).sum())
             count += y.numel()
+        loss_sum, examples, correct, count = distributed.all_reduce_sum(
+            [loss_sum, examples, correct, count]
+        )
         return {"loss": loss_sum / examples, "acc": correct / count}
 
     def fit(self) -> RunResult:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.config.save(self.run_dir / "config.toml")
+        if self.topology.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.config.save(self.run_dir / "config.toml")
         with config_errors("callbacks"):  # e.g. a callback that does not fit the model
             self._call("on_train_start")
-        with _Reporter(self.progress, self.config.epochs) as reporter:
+        with _Reporter(self.progress and self.topology.is_main, self.config.epochs) as reporter:
             try:
                 self._run_epochs(reporter)
             except KeyboardInterrupt:
@@ -439,6 +544,7 @@ class Trainer:
             began = time.perf_counter()
             metrics: dict[str, Any] = {"epoch": self.epoch}
             metrics.update(self.train_epoch(reporter))
+            distributed.broadcast_buffers_(self.model)  # evaluate (and save) rank 0's stats
             val = self.evaluate(self.data.val)
             self._check_finite_end_of_epoch(val["loss"])
             metrics.update(val_loss=val["loss"], val_acc=val["acc"])
@@ -452,10 +558,14 @@ class Trainer:
             took = time.perf_counter() - began
             self.elapsed += took
             metrics.update(epoch_time_s=took, elapsed_s=self.elapsed)
-            append_jsonl(self.metrics_path, metrics)
             self.history.append(metrics)
-            save_checkpoint(self.checkpoint_dir, self.epoch, self.model, self.training_state())
+            state = self.training_state()  # on every rank: it gathers their RNG states
+            if self.topology.is_main:
+                append_jsonl(self.metrics_path, metrics)
+                save_checkpoint(self.checkpoint_dir, self.epoch, self.model, state)
             reporter.end_epoch(metrics)
+            if self.stop_reason is not None:
+                break
 
     def _finish(self) -> RunResult:
         test = self.evaluate(self.data.test)
@@ -469,6 +579,7 @@ class Trainer:
             "best_epoch": best.get("epoch"),
             "train_time_s": self.elapsed,
             "parameters": sum(p.numel() for p in self.model.parameters()),
+            **({"stopped": self.stop_reason} if self.stop_reason is not None else {}),
         }
         results = {
             "model": self.config.model,
@@ -477,12 +588,14 @@ class Trainer:
             "sizes": self.data.sizes(),
             "final": final,
         }
-        atomic_write_text(self.run_dir / "results.json", json.dumps(results, indent=2) + "\n")
-        latest = latest_checkpoint(self.checkpoint_dir)
-        if latest is not None:
-            tmp = self.run_dir / f".model.safetensors.tmp-{os.getpid()}"
-            shutil.copyfile(latest[0] / "model.safetensors", tmp)
-            os.replace(tmp, self.run_dir / "model.safetensors")
+        if self.topology.is_main:
+            atomic_write_text(self.run_dir / "results.json", json.dumps(results, indent=2) + "\n")
+            latest = latest_checkpoint(self.checkpoint_dir)
+            if latest is not None:
+                tmp = self.run_dir / f".model.safetensors.tmp-{os.getpid()}"
+                shutil.copyfile(latest[0] / "model.safetensors", tmp)
+                os.replace(tmp, self.run_dir / "model.safetensors")
+        distributed.barrier()  # when any rank returns, the run's files are written
         result = RunResult(self.run_dir, self.config, self.model, self.info, self.history, final)
         self._call("on_train_end", result)
         return result
@@ -506,8 +619,11 @@ def train(
     progress: bool = True,
     data: DatasetSplits | None = None,
 ) -> RunResult:
-    """Run a new training job described by ``config``."""
-    config, run_dir = prepare_run_dir(config)
+    """Run a new training job described by ``config`` (one of W processes under torchrun:
+    rank 0 picks the run directory)."""
+    distributed.join(process_device(config.device))
+    run_dir = Path(distributed.decide_on_rank0(lambda: str(prepare_run_dir(config)[1])))
+    config = config.replace(out=str(run_dir))
     trainer = Trainer(
         config, callbacks=list(callbacks), run_dir=run_dir, progress=progress, data=data
     )

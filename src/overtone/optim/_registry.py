@@ -10,6 +10,7 @@ the metric it ``monitor``s.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -70,13 +71,24 @@ def scheduler_options(name: str) -> dict[str, Any]:
 
 
 def build_optimizer(
-    name: str, params: Iterable, *, lr: float, weight_decay: float = 0.0, **options: Any
+    name: str,
+    params: Iterable,
+    *,
+    lr: float,
+    weight_decay: float = 0.0,
+    generator: torch.Generator | None = None,
+    **options: Any,
 ) -> Optimizer:
+    """Optimizer ``name`` with config ``options``; ``generator`` goes to optimizers that draw
+    noise from one (ignored by the others)."""
     check_options("optimizer", name, options, optimizer_options(name))
     for key, value in options.items():  # TOML gives lists where torch wants tuples (betas)
         if isinstance(value, list):
             options[key] = tuple(value)
-    return OPTIMIZERS.get(name)(params, lr=lr, weight_decay=weight_decay, **options)
+    cls = OPTIMIZERS.get(name)
+    if generator is not None and "generator" in inspect.signature(cls).parameters:
+        options["generator"] = generator
+    return cls(params, lr=lr, weight_decay=weight_decay, **options)
 
 
 def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:

@@ -17,6 +17,9 @@ Then ``|β| <= clamp``. Linearized at the phases (``β = ±1``) the right-hand s
 eigenvalues down to ``-(2 + 4D)``, and the heavy-ball step is stable iff
 ``dt (2 + 4D) < 2 (1 + ι)``: a larger ``dt`` raises ``ValueError``.
 
+Under torchrun ``∂L/∂β`` is the mean over ranks (buffers' gradients are averaged here,
+parameters' by DDP), so ``β`` stays identical on every rank.
+
 ``β`` is excluded from the optimizer (``exclude_from_optimizer``): buffers never were in it;
 ``β`` parameters are taken out of its groups. For ``force="grad"`` the callback makes buffer
 ``β`` require grad so that ``backward`` fills ``β.grad`` (and clears it after use).
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from overtone import distributed
 from overtone.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -183,6 +187,11 @@ class AllenCahnBeta(Callback):
 
     @torch.no_grad()
     def after_optimizer_step(self, trainer: Trainer) -> None:
+        if self.force == "grad":  # under torchrun: DDP averages parameters' gradients only
+            distributed.average_gradients_(
+                layer.beta for _, layer in self._layers
+                if not isinstance(layer.beta, torch.nn.Parameter)
+            )  # fmt: skip
         for name, layer in self._layers:
             beta = layer.beta
             grad = beta.grad if self.force == "grad" else None
