@@ -3,13 +3,15 @@
 Each experiment is the recipe of ``harmonic-mlp.toml`` / ``relu-mlp.toml`` plus overrides:
 
 - ``original``: the recipe as is (Adam 1e-3, wd 1e-5, batch 128, plateau on train loss, 15 ep)
-- ``lr``: the learning-rate sweep 1e-4, 3e-4, 3e-3, 1e-2
 - ``batch64``: batch size 64
 - ``small``: hidden widths [32, 16]
 - ``ablation``: variations that probe the gap to ReLU, at lr 1e-3 and 3e-3 (docs/benchmarks.md)
 - ``sgd``: SGD with momentum, with and without frequency-aware scaling (Adam's update is
   invariant to a constant per-coordinate gradient scale, so under Adam the scaling only acts
   through ``eps`` and L2 weight decay)
+
+The learning-rate sweep is an Optuna search now: ``overtone sweep
+examples/harmonic/sweep-lr.toml`` and ``sweep-lr-relu.toml`` (the ReLU baseline).
 
 Every run is an ordinary ``overtone train`` run (its command is printed); finished runs are
 skipped when the script is run again. The summary (mean ± std over seeds) is printed and
@@ -44,7 +46,6 @@ SGD = {"optimizer": "sgd", "optim_args": {"momentum": 0.9}, "lr": 0.03}
 # experiment -> [(label, overrides, models)]
 EXPERIMENTS: dict[str, list[tuple[str, dict[str, Any], tuple[str, ...]]]] = {
     "original": [("original", {}, ("harmonic", "relu"))],
-    "lr": [(f"lr={lr:g}", {"lr": lr}, ("harmonic", "relu")) for lr in (1e-4, 3e-4, 3e-3, 1e-2)],
     "batch64": [("batch 64", {"batch_size": 64}, ("harmonic", "relu"))],
     "small": [("widths [32, 16]", {"model_args": {"widths": [32, 16]}}, ("harmonic", "relu"))],
     "sgd": [
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="mnist-t10k", help="mnist-t10k or digits")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--experiments", default="original,lr,batch64,small")
+    parser.add_argument("--experiments", default="original,batch64,small")
     parser.add_argument("--epochs", type=int, default=None, help="override the 15 epochs")
     parser.add_argument("--out", default="runs/harmonic-repro")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")

@@ -1,4 +1,4 @@
-"""``overtone`` command line: ``train``, ``bench``, ``report``, ``demo`` and ``list``.
+"""``overtone`` command line: ``train``, ``bench``, ``sweep``, ``report``, ``demo``, ``list``.
 
 ``train`` flags are generated from :class:`overtone.config.TrainConfig`, so each one is also
 a key of a ``--config`` TOML file (``--batch-size`` <-> ``batch_size``); flags override the
@@ -161,6 +161,38 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-report", action="store_true", help="skip report.html")
     bench.add_argument("--quiet", action="store_true", help="print only the final tables")
 
+    sweep = sub.add_parser(
+        "sweep",
+        help="hyperparameter search with Optuna (TPE, median pruning); N copies = N workers",
+        description=(
+            "Search the config keys of SPEC's [search] with Optuna's TPE sampler, pruning "
+            "trials worse than the median at the same epoch. Start the same command in several "
+            "processes or machines to run workers in parallel on one study; they share "
+            "--storage. Running it again continues the study."
+        ),
+    )
+    sweep.add_argument("spec", metavar="SPEC", help="TOML sweep spec (see examples/*/sweep-*.toml)")
+    sweep.add_argument(
+        "--trials", type=int, help="trials the study finishes, over all workers (default: spec)"
+    )
+    sweep.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna RDB URL shared by the workers (default: sqlite:///runs/sweeps.db; many "
+        "machines: postgresql://USER:PASS@HOST/DB)",
+    )
+    sweep.add_argument("--study", help="study name (default: the spec's name)")
+    sweep.add_argument("--out", help="folder of the trial runs (default: runs/sweep-<study>)")
+    sweep.add_argument("--threads", type=int, help="torch threads of this worker")
+    sweep.add_argument(
+        "--heartbeat",
+        type=int,
+        default=30,
+        help="seconds between a running trial's heartbeats; a trial silent for twice that is "
+        "marked failed (default: 30)",
+    )
+    sweep.add_argument("--quiet", action="store_true", help="print only the summary")
+
     report = sub.add_parser(
         "report",
         help="one self-contained HTML page of a run, bench or demo folder",
@@ -230,6 +262,17 @@ def _callbacks_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    """One run; under torchrun each of its processes runs this and rank 0 reports."""
+    from overtone import distributed
+
+    try:
+        return _train_run(args)
+    finally:
+        distributed.leave()
+
+
+def _train_run(args: argparse.Namespace) -> int:
+    from overtone import distributed
     from overtone.train import RESUME_OVERRIDES, resume, train
 
     if args.resume:
@@ -251,10 +294,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         result = train(config_from_args(args), progress=not args.quiet)
     final = result.final
-    print(
-        f"test accuracy {final['test_acc']:.4f}  test loss {final['test_loss']:.4f}  "
-        f"({final['train_time_s']:.1f}s training)  run: {result.run_dir}"
-    )
+    if distributed.topology().is_main:
+        print(
+            f"test accuracy {final['test_acc']:.4f}  test loss {final['test_loss']:.4f}  "
+            f"({final['train_time_s']:.1f}s training)  run: {result.run_dir}"
+        )
     return 0
 
 
@@ -329,6 +373,28 @@ def _print_bench(result) -> None:
                 console.print(table)
     console.print(f"wrote {result.out}/results.csv and summary.md ({result.seconds:.0f} s)",
                   highlight=False)  # fmt: skip
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from overtone.sweep import DEFAULT_STORAGE, load_spec, run_worker
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    spec = load_spec(args.spec)
+    study = args.study or spec.name
+    out = Path(args.out or f"runs/sweep-{study}")
+    result = run_worker(spec, out, trials=args.trials, storage=args.storage or DEFAULT_STORAGE,
+                        study_name=study, heartbeat=args.heartbeat,
+                        log=None if args.quiet else print)  # fmt: skip
+    print((out / "summary.md").read_text(), end="")
+    print(f"this worker ran trials {result.ran or 'none'}; trials.csv and summary.md in {out}")
+    return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -410,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "train": _cmd_train,
         "bench": _cmd_bench,
+        "sweep": _cmd_sweep,
         "report": _cmd_report,
         "demo": _cmd_demo,
         "list": _cmd_list,
