@@ -55,7 +55,7 @@ SCENARIOS = {
         "loss": "ginzburg_landau",
         "loss_args": {"alpha": 1.0, "gamma": 1.0, "normalize": "softmax"},
         "optimizer": "langevin",
-        "lr": 0.05,
+        "lr": 0.2,
         "optim_args": {"damping": 0.1, "temperature": 1e-4},
         "callbacks": {"allen-cahn": {"dt": 0.01, "kappa": 0.5, "force": "grad"}},
     },
@@ -67,10 +67,18 @@ SCENARIOS = {
         "sparsity": 0.6,
         "pruner_args": {"update_every": 2, "window": 6, "cooling": 2},
     },
+    "set": {  # random initial masks and regrowth: rank 0 draws what one process draws
+        "model": "mlp",
+        "lr": 1e-2,
+        "model_args": {"widths": [32], **NO_NORM},
+        "pruner": "set",
+        "sparsity": 0.6,
+        "pruner_args": {"update_every": 2},
+    },
     # batch norm and dropout: ranks normalize and drop out on their own shares
     "dropout": {"model": "mlp", "lr": 1e-2, "model_args": {"widths": [32], "dropout": 0.3}},
 }
-COMPARED = ("mlp", "harmonic", "landau")  # the same steps as one process, up to rounding
+COMPARED = ("mlp", "harmonic", "landau", "set")  # one process's steps, up to rounding
 
 
 def _config(name: str, out: Path) -> TrainConfig:
@@ -198,9 +206,9 @@ def test_two_processes_take_the_steps_of_one_process(ranks, single, name):
     reference, final = single[name]
     ddp = _scenario(tensors[0], name)
     assert ddp.keys() == reference.keys()
-    for key, value in reference.items():
+    for key, value in reference.items():  # masks (bool) must be equal
         torch.testing.assert_close(ddp[key], value, rtol=1e-4, atol=1e-5, msg=key)
-    assert final["val_acc"] > 0.25  # well above chance (0.1): the weights left their init
+    assert final["val_acc"] > 0.5  # well above chance (0.1): the weights left their init
     for key in ("train_loss", "val_loss", "test_loss"):
         assert reports[0][name][key] == pytest.approx(final[key], rel=1e-4)
     for key in ("train_acc", "val_acc", "test_acc"):
@@ -269,6 +277,14 @@ def test_an_existing_run_directory_is_refused_on_every_rank(ranks):
         assert "already holds a run" in report["refused"]
 
 
+def test_a_global_batch_too_small_for_the_processes_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "0")
+    config = _config("mlp", tmp_path).replace(batch_size=6)
+    with pytest.raises(ConfigError, match="'batch_size' is 6 but 4 processes need at least 8"):
+        Trainer(config, progress=False)
+
+
 def test_topology_reads_torchrun_variables_and_names_bad_ones(monkeypatch):
     env = {"RANK": "1", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}
     assert distributed.topology(env) == distributed.Topology(1, 4, 1)
@@ -279,7 +295,13 @@ def test_topology_reads_torchrun_variables_and_names_bad_ones(monkeypatch):
         distributed.topology({"WORLD_SIZE": "two"})
     where = distributed.Topology(1, 2, 1)
     assert distributed.device_for("cpu", where) == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert distributed.device_for("cuda", where) == "cuda:1"
+    assert distributed.device_for("auto", where) == "cuda:1"
+    with pytest.raises(ConfigError, match="LOCAL_RANK=2, but the node has 2 CUDA device"):
+        distributed.device_for("cuda", distributed.Topology(2, 4, 2))
+    monkeypatch.undo()
     assert distributed.device_for("cuda:0", distributed.Topology()) == "cuda:0"
     for bad in ("cuda:0", "mps"):
         with pytest.raises(ConfigError, match=f"'device' is '{bad}'"):

@@ -18,7 +18,16 @@ from overtone._io import read_jsonl
 from overtone.callbacks import Callback
 from overtone.checkpoint import CheckpointError, latest_checkpoint
 from overtone.config import ConfigError, TrainConfig
-from overtone.train import TIME_KEYS, NonFiniteLossError, Trainer, resume, train, train_or_load
+from overtone.train import (
+    NOISE_STREAM,
+    TIME_KEYS,
+    NonFiniteLossError,
+    Trainer,
+    derived_seed,
+    resume,
+    train,
+    train_or_load,
+)
 
 
 def _without_times(history):
@@ -391,6 +400,10 @@ def test_a_callback_ends_training_after_a_logged_and_checkpointed_epoch(moons_co
     assert latest_checkpoint(result.run_dir / "checkpoints")[1] == 2
     saved = json.loads((result.run_dir / "results.json").read_text())["final"]
     assert saved["stopped"] == "enough at epoch 2" and "test_acc" in saved
+    # killed after the checkpoint, before the results: the resumed run stops there too
+    (result.run_dir / "results.json").unlink()
+    again = resume(result.run_dir, progress=False)
+    assert [m["epoch"] for m in again.history] == [1, 2] and again.final["stopped"]
 
 
 def test_optimizer_noise_comes_from_a_generator_seeded_by_the_config(moons_config):
@@ -398,7 +411,9 @@ def test_optimizer_noise_comes_from_a_generator_seeded_by_the_config(moons_confi
     dropout draws do not shift its noise."""
     config = moons_config.replace(optimizer="langevin", optim_args={"temperature": 0.1})
     trainer = Trainer(config, progress=False)
-    expected = torch.Generator().manual_seed(config.seed).get_state()
+    seed = derived_seed(config.seed, NOISE_STREAM)
+    assert seed != config.seed  # its draws do not replay the initialization's
+    expected = torch.Generator().manual_seed(seed).get_state()
     assert torch.equal(trainer.optimizer.generator.get_state(), expected)
     adam = Trainer(moons_config.replace(out=str(Path(moons_config.out) / "b")), progress=False)
     assert "generator" not in adam.optimizer.defaults

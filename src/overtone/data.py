@@ -443,7 +443,7 @@ def download_file(
     """
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / item.name
-    part = target_dir / f".{item.name}.part"
+    part = target_dir / f".{item.name}.part-{os.getpid()}"  # concurrent processes: their own
     failures = []
     for mirror in source.mirrors:
         url = mirror.rstrip("/") + "/" + item.name

@@ -26,10 +26,13 @@ What the engine (:mod:`overtone.train`) does with ``W`` processes:
   (frequency-aware scaling, clipping, pruner masks) see the averaged gradients, optimizer noise
   is drawn from a generator seeded alike on every rank, Landau ``β`` buffers average their
   gradient here (DDP averages only parameters), and pruners take rank 0's decisions.
-- Dropout draws differ per rank (rank ``r > 0`` is reseeded from ``(seed, r)``); every rank's
-  torch RNG state is saved with each checkpoint, so a resume on as many processes is exact.
-- Batch-norm statistics are per process (DDP's default): a rank normalizes over its share of
-  the batch, and rank 0's running statistics are given to every rank before evaluation.
+- Dropout draws differ per rank (rank 0 goes on with the stream one process would use, rank
+  ``r > 0`` takes a stream derived from ``(seed, r)``); every rank's torch RNG state is saved
+  with each checkpoint, so a resume on as many processes is exact (numpy's and Python's
+  generators, which the loop does not draw from, resume as rank 0's).
+- Batch norm normalizes over each rank's share of the batch (no SyncBatchNorm, which has no
+  CPU implementation); the running statistics are rank 0's (DDP broadcasts buffers before
+  every forward pass, and the engine once more before evaluation).
 """
 
 from __future__ import annotations
@@ -101,6 +104,13 @@ def device_for(name: str, where: Topology) -> str:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if where.local_rank >= count:
+            raise ConfigError(
+                f"config key 'device' is 'cuda' and this process has LOCAL_RANK="
+                f"{where.local_rank}, but the node has {count} CUDA device(s): start at most "
+                f"{count} processes per node (torchrun --nproc_per_node)"
+            )
         return f"cuda:{where.local_rank}"
     if name == "cpu":
         return name
@@ -114,6 +124,8 @@ def join(device: torch.device) -> Topology:
     """Join the process group torchrun describes, once per process (nccl on CUDA, gloo on
     the CPU); return this process's place. A single process joins nothing."""
     where = topology()
+    if where.distributed and device.type == "cuda":
+        torch.cuda.set_device(device)  # nccl's collectives run on the current device
     if not where.distributed or dist.is_initialized():
         return where
     missing = [key for key in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(key)]
@@ -122,8 +134,6 @@ def join(device: torch.device) -> Topology:
             f"WORLD_SIZE={where.world_size} but {', '.join(missing)} is not set: start the "
             "processes with torchrun (torchrun --nproc_per_node N -m overtone train ...)"
         )
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return topology()
 
@@ -190,20 +200,26 @@ def broadcast_buffers_(module: torch.nn.Module) -> None:
 
 
 def decide_on_rank0(decide: Callable[[], str]) -> str:
-    """Run ``decide`` on rank 0 only and return its text on every rank; a ``ConfigError`` it
-    raises is raised on every rank (so no rank waits for a decision that never comes)."""
+    """Run ``decide`` on rank 0 only and return its text on every rank. An error it raises is
+    raised on every rank (rank 0 its own; the others a ``ConfigError`` with its message, or a
+    ``RuntimeError`` for other errors), so no rank waits for a decision that never comes."""
     if not _active():
         return decide()
-    payload = b""
+    payload, failure = b"", None
     if dist.get_rank() == 0:
         try:
             payload = b"ok:" + decide().encode()
-        except ConfigError as err:
-            payload = b"error:" + str(err).encode()
-    text = _broadcast_bytes(payload).decode()
-    status, _, body = text.partition(":")
-    if status == "error":
+        except Exception as err:
+            failure = err
+            kind = b"config" if isinstance(err, ConfigError) else b"other"
+            payload = kind + b":" + f"on rank 0: {err}".encode()
+    status, _, body = _broadcast_bytes(payload).decode().partition(":")
+    if failure is not None:
+        raise failure
+    if status == "config":
         raise ConfigError(body)
+    if status == "other":
+        raise RuntimeError(body)
     return body
 
 

@@ -32,13 +32,18 @@ logging and checkpointing that epoch (``prune = false`` turns it off). Trial ``k
 ordinary training run in ``<out>/trial-<k>/`` (``overtone report`` works on it).
 
 ``--trials N`` is the number of trials the *study* finishes (complete, pruned, or diverged)
-across all of its workers: a worker stops when finished and running trials reach N; a trial
-that would exceed N when two workers ask at once is marked failed as ``surplus`` and not run.
+across all of its workers. A worker asks for trials while fewer than N are finished or
+running, then waits until the running ones finish (or one goes stale and needs a
+replacement); a trial that would exceed N when two workers ask at once is marked failed as
+``surplus`` and not run.
 The storage is an Optuna RDB URL, by default ``sqlite:///runs/sweeps.db`` (one machine); for
 workers on many machines give them one server database (``postgresql://...``). Each running
 trial sends a heartbeat: a trial whose worker was killed is marked failed once its heartbeat is
-older than twice ``heartbeat`` seconds, by the next worker that asks for a trial, and another
-trial takes its place. A trial that raises is marked failed and the worker stops with the
+older than twice ``heartbeat`` seconds, by a worker that asks for a trial or waits, and
+another trial takes its place. (A RUNNING trial that never sent a heartbeat, e.g. one asked
+for outside ``overtone sweep``, is waited for: finish it with Optuna's API.)
+
+A trial that raises is marked failed and the worker stops with the
 error; a diverged trial (NaN loss) is a finished result with no value.
 """
 
@@ -50,13 +55,17 @@ import io
 import json
 import math
 import os
+import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 try:
     import fcntl
@@ -68,6 +77,7 @@ from overtone.callbacks import Callback
 from overtone.config import ConfigError, TrainConfig, load_config, merge_config
 
 DEFAULT_STORAGE = "sqlite:///runs/sweeps.db"
+WAIT_POLL_S = 2.0  # how often a waiting worker looks at the study
 SPEC_KEYS = (
     "name",
     "config",
@@ -97,6 +107,8 @@ PRUNER_OPTIONS = {
     "interval_steps": 1,
     "n_min_trials": 1,
 }
+MINIMA = {"n_startup_trials": 0, "n_ei_candidates": 1, "n_warmup_steps": 0,
+          "interval_steps": 1, "n_min_trials": 1}  # fmt: skip
 TABLE_KEYS = ("model_args", "data_args", "optim_args", "sched_args", "loss_args", "pruner_args")
 SCALAR_KEYS = (
     "epochs",
@@ -199,7 +211,11 @@ def _param(key: str, table: Any, where: str) -> Param:
         raise ConfigError(
             f"{where}: [search.{key}] step must be a number > 0 (not with log), got {step!r}"
         )
-    return Param(key, low=low, high=high, log=log, step=step)
+    param = Param(key, low=low, high=high, log=log, step=step)
+    if param.kind == "int" and step is not None and not isinstance(step, int):
+        raise ConfigError(f"{where}: [search.{key}] has integer bounds, so step must be an "
+                          f"integer, got {step!r}")  # fmt: skip
+    return param
 
 
 def _nested(key: str, value: Any) -> dict[str, Any]:
@@ -271,6 +287,9 @@ def spec_from_dict(
     unknown = sorted(set(values) - set(SPEC_KEYS))
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) {unknown}; allowed: {', '.join(SPEC_KEYS)}")
+    for key in ("name", "config"):
+        if key in values and not (isinstance(values[key], str) and values[key]):
+            raise ConfigError(f"{source}: {key} must be a non-empty string, got {values[key]!r}")
     base: dict[str, Any] = {}
     if "config" in values:
         path = Path(values["config"])
@@ -317,6 +336,9 @@ def spec_from_dict(
                     f"{source}: [{key}] {option} must be like its default "
                     f"{allowed[option]!r}, got {value!r}"
                 )
+            low = MINIMA.get(option)
+            if low is not None and value < low:
+                raise ConfigError(f"{source}: [{key}] {option} must be >= {low}, got {value}")
         options[key] = {**allowed, **table}
     prune = values.get("prune", True)
     if not isinstance(prune, bool):
@@ -358,6 +380,7 @@ class ReportToTrial(Callback):
     def __init__(self, trial, metric: str, prune: bool) -> None:
         self.trial, self.metric, self.prune = trial, metric, prune
         self.pruned_at: int | None = None
+        self.lost = False  # another worker marked the trial failed (missed heartbeats)
 
     def on_epoch_end(self, trainer, metrics: dict[str, Any]) -> None:
         if self.metric not in metrics:
@@ -365,7 +388,12 @@ class ReportToTrial(Callback):
                 f"sweep metric {self.metric!r} is not logged by this run; its "
                 f"metrics are {sorted(metrics)}"
             )
-        self.trial.report(float(metrics[self.metric]), trainer.epoch)
+        try:
+            self.trial.report(float(metrics[self.metric]), trainer.epoch)
+        except _optuna().exceptions.UpdateFinishedTrialError:
+            self.lost = True
+            trainer.stop_reason = "the sweep trial was marked failed by another worker"
+            return
         if self.prune and self.trial.should_prune():
             self.pruned_at = trainer.epoch
             trainer.stop_reason = f"pruned by the sweep at epoch {trainer.epoch}"
@@ -381,10 +409,13 @@ class _Heartbeat:
 
     def _beat(self) -> None:
         while not self.stop.wait(self.interval):
-            self.storage.record_heartbeat(self.trial_id)
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception as err:  # a busy or unreachable database: try again next beat
+                print(f"overtone sweep: heartbeat of trial {self.trial_id} failed ({err}); "
+                      "retrying", file=sys.stderr)  # fmt: skip
 
     def __enter__(self) -> _Heartbeat:
-        self.storage.record_heartbeat(self.trial_id)
         self.thread.start()
         return self
 
@@ -418,13 +449,14 @@ def make_storage(url: str, heartbeat: int):
                 heartbeat_interval=heartbeat,
                 grace_period=2 * heartbeat,
             )
-        except (ValueError, ImportError, sqlalchemy.exc.ArgumentError) as err:  # bad URL
+        except (ValueError, ImportError, sqlalchemy.exc.SQLAlchemyError) as err:
             raise ConfigError(f"--storage {url!r}: {err}") from None
 
 
 def _sampler(spec: SweepSpec, number: int):
     """TPE seeded for trial ``number`` (values are drawn when the trial suggests them)."""
-    return _optuna().samplers.TPESampler(seed=spec.seed * 1_000_003 + number, **spec.sampler)
+    seed = int(np.random.SeedSequence([spec.seed, number]).generate_state(1)[0])
+    return _optuna().samplers.TPESampler(seed=seed, **spec.sampler)
 
 
 @contextmanager
@@ -519,60 +551,88 @@ def run_worker(
 def _work(spec: SweepSpec, out: Path, total: int, storage: str, study_name: str | None,
           heartbeat: int, say: Callable[[str], None]) -> SweepResult:  # fmt: skip
     optuna = _optuna()
-    from overtone.train import NonFiniteLossError, Trainer, prepare_run_dir
-
     with _creation_lock(storage):
         rdb = make_storage(storage, heartbeat)
         study = open_study(spec, rdb, study_name)
-    states = optuna.trial.TrialState
     ran: list[int] = []
+    waited_for: list[int] = []
     while True:
         optuna.storages.fail_stale_trials(study)  # trials of killed workers: failed
-        if len(_taken(study)) >= total:
+        done = sum(finished(t) for t in study.get_trials(deepcopy=False))
+        if done >= total:
             break
-        trial = study.ask()
-        # seeded by trial number: one worker repeats itself, concurrent ones sample apart
-        study.sampler = _sampler(spec, trial.number)
-        ahead = [t for t in _taken(study) if t.number < trial.number]
-        if len(ahead) >= total:  # another worker asked at the same moment: not needed
-            trial.set_user_attr("surplus", True)
-            study.tell(trial, state=states.FAIL)
-            break
-        ran.append(trial.number)
-        with _Heartbeat(rdb, _trial_id(rdb, study, trial.number), heartbeat):
-            try:
-                params = {param.key: param.suggest(trial) for param in spec.search}
-                say(f"trial {trial.number}: {_format_params(params)}")
-                config, run_dir = prepare_run_dir(
-                    spec.config(params, out / f"trial-{trial.number:04d}")
-                )
-                trial.set_user_attr("run_dir", str(run_dir))
-                reporter = ReportToTrial(trial, spec.metric, spec.prune)
-                trainer = Trainer(config, run_dir=run_dir, progress=False, callbacks=[reporter])
-                result = trainer.fit()
-            except NonFiniteLossError as err:
-                trial.set_user_attr("diverged", True)
-                trial.set_user_attr("error", str(err))
-                study.tell(trial, state=states.FAIL)
-                say(f"trial {trial.number}: diverged ({err})")
-                continue
-            except BaseException as err:
-                trial.set_user_attr("error", f"{type(err).__name__}: {err}")
-                study.tell(trial, state=states.FAIL)
-                raise
-        if reporter.pruned_at is not None:
-            study.tell(trial, state=states.PRUNED)
-            say(f"trial {trial.number}: pruned at epoch {reporter.pruned_at}")
+        running = [t.number for t in _taken(study) if not finished(t)]
+        if done + len(running) >= total:  # wait until they finish, or go stale (their
+            if running != waited_for:  # worker was killed) and need a replacement
+                say(f"waiting for trial(s) {running}, running in other workers")
+                waited_for = running
+            time.sleep(min(heartbeat, WAIT_POLL_S))
             continue
-        values = [m[spec.metric] for m in result.history]
-        pick = max if spec.direction == "maximize" else min
-        value = values[-1] if spec.objective == "last" else pick(values)
-        for key in ("test_acc", "test_loss", "train_time_s"):
-            trial.set_user_attr(key, result.final.get(key))
-        study.tell(trial, value)
-        say(f"trial {trial.number}: {spec.metric} {value:.4f}")
+        trial = study.ask()
+        trial_id = _trial_id(rdb, study, trial.number)
+        try:
+            rdb.record_heartbeat(trial_id)  # from now on a killed worker's trial goes stale
+            with _Heartbeat(rdb, trial_id, heartbeat):
+                if _run_trial(spec, study, trial, total, out, say):
+                    ran.append(trial.number)
+        except BaseException as err:  # Ctrl-C, a bug, a bad sampled config: never left running
+            _tell(study, trial, optuna.trial.TrialState.FAIL,
+                  error=f"{type(err).__name__}: {err}")  # fmt: skip
+            raise
     write_summary(study, spec, out)
     return SweepResult(study, out, ran)
+
+
+def _tell(study, trial, state=None, value: float | None = None, **attrs: Any) -> bool:
+    """Finish ``trial`` (``state``, or complete with ``value``) with user attributes ``attrs``;
+    False if another worker finished it already (it missed heartbeats and was failed)."""
+    try:
+        for key, item in attrs.items():
+            trial.set_user_attr(key, item)
+    except _optuna().exceptions.UpdateFinishedTrialError:
+        return False
+    study.tell(trial, value, state=state, skip_if_finished=True)
+    return True
+
+
+def _run_trial(spec: SweepSpec, study, trial, total: int, out: Path,
+               say: Callable[[str], None]) -> bool:  # fmt: skip
+    """Run one asked trial to its end and tell the study; False if it was not needed."""
+    optuna = _optuna()
+    from overtone.train import NonFiniteLossError, Trainer, prepare_run_dir
+
+    states = optuna.trial.TrialState
+    if len([t for t in _taken(study) if t.number < trial.number]) >= total:
+        _tell(study, trial, states.FAIL, surplus=True)  # another worker asked at the same time
+        return False
+    study.sampler = _sampler(spec, trial.number)  # one worker repeats itself; several differ
+    params = {param.key: param.suggest(trial) for param in spec.search}
+    say(f"trial {trial.number}: {_format_params(params)}")
+    config, run_dir = prepare_run_dir(spec.config(params, out / f"trial-{trial.number:04d}"))
+    trial.set_user_attr("run_dir", str(run_dir))
+    reporter = ReportToTrial(trial, spec.metric, spec.prune)
+    try:
+        result = Trainer(config, run_dir=run_dir, progress=False, callbacks=[reporter]).fit()
+    except NonFiniteLossError as err:
+        _tell(study, trial, states.FAIL, diverged=True, error=str(err))
+        say(f"trial {trial.number}: diverged ({err})")
+        return True
+    if reporter.lost:
+        say(f"trial {trial.number}: marked failed by another worker (heartbeats missed); "
+            "its result is not recorded")  # fmt: skip
+        return True
+    if reporter.pruned_at is not None:
+        _tell(study, trial, states.PRUNED)
+        say(f"trial {trial.number}: pruned at epoch {reporter.pruned_at}")
+        return True
+    values = [m[spec.metric] for m in result.history]
+    pick = max if spec.direction == "maximize" else min
+    value = values[-1] if spec.objective == "last" else pick(values)
+    final = result.final
+    if _tell(study, trial, value=value, test_acc=final.get("test_acc"),
+             test_loss=final.get("test_loss"), train_time_s=final.get("train_time_s")):  # fmt: skip
+        say(f"trial {trial.number}: {spec.metric} {value:.4f}")
+    return True
 
 
 def _format_params(params: dict[str, Any]) -> str:

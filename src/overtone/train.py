@@ -101,9 +101,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def rank_seed(seed: int, rank: int) -> int:
-    """The seed of rank ``rank``'s own draws (dropout); rank 0 keeps ``seed`` itself."""
-    return seed if rank == 0 else (seed * 1_000_003 + 7_919 * rank) % 2**63
+# streams derived from a run's seed, apart from the one that initializes the model
+RANK_STREAM, NOISE_STREAM = 1, 2
+
+
+def derived_seed(seed: int, stream: int, *keys: int) -> int:
+    """A seed for another random stream of the run (``numpy.random.SeedSequence``), so that
+    its draws do not replay the initialization drawn from ``seed``."""
+    state = np.random.SeedSequence([seed, stream, *keys]).generate_state(2, dtype=np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1  # 62 bits: a valid torch seed
 
 
 def resolve_device(name: str) -> torch.device:
@@ -239,6 +245,13 @@ class Trainer:
                 f"callback names must be unique (their state is saved by name): {names}"
             )
         self.progress = progress
+        where = distributed.topology()
+        if config.batch_size < 2 * where.world_size:
+            raise ConfigError(
+                f"config key 'batch_size' is {config.batch_size} but {where.world_size} "
+                f"processes need at least {2 * where.world_size} (2 examples each per batch: "
+                "batch_size is the global batch)"
+            )
         self.device = process_device(config.device)
         self.topology = distributed.join(self.device)
         self.run_dir = Path(
@@ -270,7 +283,9 @@ class Trainer:
                 lr=config.lr,
                 weight_decay=config.weight_decay,
                 # optimizer noise: seeded alike on every rank, so replicas stay identical
-                generator=torch.Generator(self.device).manual_seed(config.seed),
+                generator=torch.Generator(self.device).manual_seed(
+                    derived_seed(config.seed, NOISE_STREAM)
+                ),
                 **config.optim_args,
             )
         self.steps_per_epoch = len(self._batches(0))
@@ -294,7 +309,8 @@ class Trainer:
             self.train_model = DistributedDataParallel(
                 self.model, device_ids=[self.device] if self.device.type == "cuda" else None
             )
-            seed_everything(rank_seed(config.seed, self.topology.rank))
+            if self.topology.rank > 0:  # rank 0 goes on as one process would
+                seed_everything(derived_seed(config.seed, RANK_STREAM, self.topology.rank))
         self.epoch = 0
         self.step = 0
         self.global_step = 0
@@ -326,6 +342,9 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
             "rng": rng_state(self.device),
+            "world_size": self.topology.world_size,
+            "steps_per_epoch": self.steps_per_epoch,
+            "stop_reason": self.stop_reason,
             **({"rank_rng": self._rank_rng()} if self.topology.distributed else {}),
         }
 
@@ -386,28 +405,42 @@ class Trainer:
         for cb in self.callbacks:
             if cb.name in state["callbacks"]:
                 cb.load_state_dict(state["callbacks"][cb.name])
+        self._check_world(folder, state)
         set_rng_state(state["rng"], self.device)
         if self.topology.distributed:
             self._set_rank_rng(state.get("rank_rng", {}))
+        self.stop_reason = state.get("stop_reason")
         self.global_step, self.elapsed = state["global_step"], state["elapsed"]
 
-    def _set_rank_rng(self, saved: dict[str, list[torch.Tensor]]) -> None:
-        """This rank's saved torch RNG states; a run resumed on more processes than it was
-        saved with has none for the new ranks, which keep their fresh seeds."""
-        rank = self.topology.rank
-        if len(saved.get("torch", [])) != self.topology.world_size and self.topology.is_main:
-            warnings.warn(
-                f"resuming on {self.topology.world_size} processes a run checkpointed on "
-                f"{len(saved.get('torch', [])) or 1}: batches and weights continue exactly, but "
-                "dropout draws differ from an uninterrupted run",
-                stacklevel=2,
+    def _check_world(self, folder: Path, state: dict[str, Any]) -> None:
+        """A run may resume on another number of processes when its epochs keep their steps
+        (the last partial batch is dropped below 2 examples per process); dropout differs."""
+        world, steps = state.get("world_size", 1), state.get("steps_per_epoch")
+        if steps is not None and steps != self.steps_per_epoch:
+            raise CheckpointError(
+                f"{folder} was written by {world} process(es) with {steps} steps per epoch; on "
+                f"{self.topology.world_size} the epoch has {self.steps_per_epoch} (a last "
+                "partial batch smaller than 2 per process is dropped): resume it on "
+                f"{world} process(es)"
             )
+        if world != self.topology.world_size and self.topology.is_main:
+            warnings.warn(
+                f"resuming on {self.topology.world_size} process(es) a run checkpointed on "
+                f"{world}: the weights and batches continue, but dropout draws differ from an "
+                "uninterrupted run",
+                stacklevel=3,
+            )
+
+    def _set_rank_rng(self, saved: dict[str, list[torch.Tensor]]) -> None:
+        """This rank's saved torch RNG states; ranks a checkpoint has none for (it was
+        written by fewer processes) take a fresh stream."""
+        rank = self.topology.rank
         if rank < len(saved.get("torch", [])):
             torch.set_rng_state(saved["torch"][rank])
             if self.device.type == "cuda" and rank < len(saved.get("cuda", [])):
                 torch.cuda.set_rng_state(saved["cuda"][rank], self.device)
         elif rank > 0:
-            seed_everything((rank_seed(self.config.seed, rank) + self.epoch) % 2**63)
+            seed_everything(derived_seed(self.config.seed, RANK_STREAM, rank, self.epoch))
 
     # ------------------------------------------------------------------ loop
 
@@ -539,6 +572,8 @@ class Trainer:
         return self._finish()
 
     def _run_epochs(self, reporter: _Reporter) -> None:
+        if self.stop_reason is not None:  # resumed after a callback ended the run
+            return
         for epoch in range(self.start_epoch, self.config.epochs + 1):
             self.epoch = epoch
             began = time.perf_counter()
