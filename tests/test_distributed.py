@@ -9,7 +9,6 @@ the real ``torchrun`` on the CLI.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import socket
 import subprocess
@@ -21,6 +20,7 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
+from _ranks import run_ranks
 from overtone import distributed
 from overtone._io import read_jsonl
 from overtone.callbacks import Callback
@@ -154,19 +154,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory) -> tuple[Path, list[dict[str, torch.Tensor]], list[dict]]:
     folder = tmp_path_factory.mktemp("ddp")
-    context = multiprocessing.get_context("spawn")  # fork after torch threads can hang
-    port = _free_port()
-    processes = [context.Process(target=_worker, args=(r, port, str(folder)))
-                 for r in range(WORLD)]  # fmt: skip
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=240)
-    for process in processes:  # a rank that failed leaves the other waiting: end it
-        if process.is_alive():
-            process.kill()
-            process.join()
-    assert [p.exitcode for p in processes] == [0] * WORLD
+    run_ranks(_worker, WORLD, _free_port(), str(folder), timeout=240)
     tensors = [load_file(str(folder / f"rank{r}.safetensors")) for r in range(WORLD)]
     reports = [json.loads((folder / f"rank{r}.json").read_text()) for r in range(WORLD)]
     return folder, tensors, reports

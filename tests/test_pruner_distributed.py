@@ -6,7 +6,6 @@ pruner shares its decisions."""
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from _ranks import run_ranks
 from overtone.sparsity import build_pruner
 
 pytestmark = pytest.mark.skipif(
@@ -73,17 +73,7 @@ def _worker(rank: int, folder: str) -> None:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> dict[str, list[dict]]:
     folder = tmp_path_factory.mktemp("distributed")
-    context = multiprocessing.get_context("spawn")  # fork after torch threads can hang
-    processes = [context.Process(target=_worker, args=(r, str(folder))) for r in range(WORLD)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-    for process in processes:  # a rank that failed leaves the other waiting: end it
-        if process.is_alive():
-            process.kill()
-            process.join()
-    assert [p.exitcode for p in processes] == [0] * WORLD
+    run_ranks(_worker, WORLD, str(folder), timeout=120)
     ranks = [torch.load(folder / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     return {name: [rank[name] for rank in ranks] for name in SCENARIOS}
 
