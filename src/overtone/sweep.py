@@ -431,14 +431,21 @@ class SweepResult:
     ran: list[int]  # trial numbers this worker ran
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///PATH`` URL (None for other storages)."""
+    prefix = "sqlite:///"
+    return Path(url[len(prefix) :]) if url.startswith(prefix) else None
+
+
 def make_storage(url: str, heartbeat: int):
     """An Optuna RDB storage with heartbeats (sqlite: its folder is created, writers wait)."""
     optuna = _optuna()
     import sqlalchemy
 
     engine_kwargs = {}
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    database = _sqlite_file(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs = {"connect_args": {"timeout": 60}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -462,10 +469,11 @@ def _sampler(spec: SweepSpec, number: int):
 @contextmanager
 def _creation_lock(url: str) -> Iterator[None]:
     """One process at a time creates a sqlite file's tables (concurrent first starts race)."""
-    if not url.startswith("sqlite:///") or fcntl is None:
+    database = _sqlite_file(url)
+    if database is None or fcntl is None:
         yield
         return
-    lock = Path(url[len("sqlite:///") :] + ".lock")
+    lock = database.with_name(database.name + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -377,13 +377,11 @@ class Trainer:
 
     def _check_same_checkpoint(self, epoch: int) -> None:
         """Every rank must resume from the checkpoint rank 0 found."""
-        world = self.topology.world_size
-        total, squares = distributed.all_reduce_sum([epoch, epoch * epoch])
-        if total * total != world * squares:  # equal iff all epochs are equal
+        epochs = [int(e) for e in distributed.all_gather(torch.tensor([epoch]))]
+        if len(set(epochs)) > 1:
             raise CheckpointError(
-                f"ranks see different checkpoints in {self.checkpoint_dir} (this rank, "
-                f"{self.topology.rank}: epoch {epoch}); the run directory must be on storage "
-                "that every node sees"
+                f"ranks see different checkpoints in {self.checkpoint_dir} (epochs by rank: "
+                f"{epochs}); the run directory must be on storage that every node sees"
             )
 
     def _load_state(self, folder: Path) -> None:
