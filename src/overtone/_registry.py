@@ -63,6 +63,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}
 
     def register(self, name: str, entry: T, *, overwrite: bool = False) -> T:
         if not isinstance(name, str) or not name or name != name.strip().lower():
@@ -74,17 +75,33 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
+    def alias(self, old: str, name: str) -> None:
+        """Let ``old`` (a former name, e.g. in saved configs) stand for the entry ``name``."""
+        if name not in self._entries:
+            raise ValueError(unknown_name_message(self.kind, name, self.names()))
+        if old in self._entries:
+            raise ValueError(f"{self.kind} {old!r} is a registered name, not a free alias")
+        self._aliases[old] = name
+
+    def canonical(self, name: str) -> str:
+        """The registered name that ``name`` (a name or an alias) stands for."""
+        if isinstance(name, str):
+            name = self._aliases.get(name, name)
+            if name in self._entries:
+                return name
+        raise ValueError(unknown_name_message(self.kind, name, self.names()))
+
     def get(self, name: str) -> T:
-        try:
-            return self._entries[name]
-        except (KeyError, TypeError):
-            raise ValueError(unknown_name_message(self.kind, name, self.names())) from None
+        return self._entries[self.canonical(name)]
 
     def names(self) -> list[str]:
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        try:
+            return name in self._entries or name in self._aliases
+        except TypeError:
+            return False
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

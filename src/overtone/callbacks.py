@@ -17,20 +17,40 @@ updates itself are kept out of the optimizer through ``excluded_parameters(model
 
 Callbacks that configs can switch on by name (``[callbacks.NAME]`` tables, ``--callback NAME``)
 are registered with plain ``register_callback(name, cls)`` lines next to their code; their
-options are the keyword arguments of ``cls``.
+options are the keyword arguments of ``cls``. A callback reports its own per-epoch numbers
+through ``metrics()`` (the engine logs them; e.g. the mean β of each Landau layer).
+
+This module imports nothing from the engine: hooks see the loop through the
+:class:`TrainingLoop` protocol, so a component's callback (frequency-aware scaling, the
+Allen-Cahn update, pruners) is usable from any loop that offers those attributes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import torch
 from torch import nn
 
 from overtone._registry import Registry, check_options, keyword_options
 
-if TYPE_CHECKING:
-    from overtone.train import RunResult, Trainer
+
+class TrainingLoop(Protocol):
+    """What a hook may read from the loop that calls it (the engine's ``Trainer`` is one)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    epoch: int  # 1-based, current
+    step: int  # batch index within the epoch
+    global_step: int  # optimizer steps so far
+    steps_per_epoch: int
+    total_steps: int  # optimizer steps of the whole run
+    loss: torch.Tensor | None  # the current batch loss
+    stop_reason: str | None  # set in on_epoch_end to end the run after this epoch
+
+
+Trainer = TrainingLoop  # the name hooks' signatures use
 
 
 class Callback:
@@ -59,8 +79,12 @@ class Callback:
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         """After validation; add JSON-serializable entries to ``metrics`` to record them."""
 
-    def on_train_end(self, trainer: Trainer, result: RunResult) -> None:
-        """After the final test evaluation."""
+    def on_train_end(self, trainer: Trainer, result: Any) -> None:
+        """After the final test evaluation; ``result`` is the engine's ``RunResult``."""
+
+    def metrics(self) -> dict[str, float]:
+        """Numbers to log at the end of every epoch (after ``on_epoch_end``)."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -328,6 +328,11 @@ class Trainer:
         return self.run_dir / "checkpoints"
 
     @property
+    def total_steps(self) -> int:
+        """Optimizer steps of the whole run."""
+        return self.config.epochs * self.steps_per_epoch
+
+    @property
     def metrics_path(self) -> Path:
         return self.run_dir / "metrics.jsonl"
 
@@ -583,9 +588,12 @@ class Trainer:
             metrics.update(val_loss=val["loss"], val_acc=val["acc"])
             first_group = self.optimizer.param_groups[0]
             metrics.update(lr=first_group["lr"], global_step=self.global_step)
-            if "temperature" in first_group:  # Langevin-type optimizers: T may be scheduled
-                metrics["temperature"] = first_group["temperature"]
+            report = getattr(self.optimizer, "metrics", None)  # e.g. Langevin's temperature
+            if callable(report):
+                metrics.update(report())
             self._call("on_epoch_end", metrics)
+            for cb in self.callbacks:
+                metrics.update(cb.metrics())
             if self.plateau_metric is not None:
                 self.scheduler.step(metrics[self.plateau_metric])
             took = time.perf_counter() - began

@@ -190,6 +190,10 @@ class Langevin(Optimizer):
             )
         return loss
 
+    def metrics(self) -> dict[str, float]:
+        """The temperature of the first group (it may be scheduled), for the run's log."""
+        return {"temperature": float(self.param_groups[0]["temperature"])}
+
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         if self.generator is not None:
