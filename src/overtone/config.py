@@ -31,6 +31,14 @@ PRECISIONS = ("float32", "bfloat16")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
+# What a sweep may search (redefined from the schema's field metadata by the config redesign):
+SEARCHABLE_TABLES = ("model_args", "data_args", "optim_args", "sched_args", "loss_args",
+                     "pruner_args")  # fmt: skip
+SEARCHABLE_SCALARS = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "optimizer",
+                      "scheduler", "model", "loss", "pruner", "sparsity", "precision",
+                      "seed")  # fmt: skip
+
+
 class ConfigError(ValueError):
     """A configuration value or key is invalid; the message names it and what is allowed."""
 
