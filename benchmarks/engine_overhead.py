@@ -18,10 +18,10 @@ import torch
 
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
+from overtone.engine import Trainer
 from overtone.losses import CrossEntropy
 from overtone.models import get_model
 from overtone.optim import build_optimizer
-from overtone.train import Trainer
 
 
 def bare_loop(config: TrainConfig, data) -> float:

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import REAL_DATA
 from overtone.config import TrainConfig
-from overtone.train import train
+from overtone.engine import train
 
 MNIST_T10K = REAL_DATA / "mnist-t10k" / "t10k-images-idx3-ubyte.gz"
 

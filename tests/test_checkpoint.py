@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-import overtone.checkpoint as ckpt
-from overtone.checkpoint import (
+import overtone.engine.checkpoint as ckpt
+from overtone.engine.checkpoint import (
     CheckpointError,
     join_tensors,
     latest_checkpoint,

@@ -161,7 +161,7 @@ def test_resume_may_move_the_run_to_another_device(tmp_path, capsys):
 
 
 def test_ctrl_c_names_the_run_to_resume(tmp_path, capsys, monkeypatch):
-    from overtone.train import Trainer
+    from overtone.engine import Trainer
 
     def interrupt(self, reporter):
         raise KeyboardInterrupt
@@ -245,7 +245,7 @@ def test_demo_writes_table_curves_and_boundaries(tmp_path, capsys):
 
 def test_demo_counts_diverged_runs_and_goes_on(tmp_path, monkeypatch):
     from overtone import demo
-    from overtone.train import NonFiniteLossError
+    from overtone.engine import NonFiniteLossError
 
     real_train = demo.train
 

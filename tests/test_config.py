@@ -10,7 +10,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from overtone.config import ConfigError, TrainConfig, dumps_toml, load_config, parse_value
+from overtone.build import check_config
+from overtone.config import (
+    LOCATION_KEYS,
+    RESUME_OVERRIDES,
+    SCHEMA,
+    SEARCHABLE_SCALARS,
+    SEARCHABLE_TABLES,
+    TABLE_KEYS,
+    ConfigError,
+    TrainConfig,
+    dumps_toml,
+    load_config,
+    parse_value,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,8 +86,32 @@ def test_defaults_are_valid_and_resolve_names():
     ],
 )
 def test_bad_values_name_the_key_and_what_is_allowed(changes, match):
+    """Types and ranges fail in TrainConfig, names and options in build.check_config."""
     with pytest.raises(ConfigError, match=match):
-        TrainConfig(**changes)
+        check_config(TrainConfig(**changes))
+
+
+def test_the_schema_checks_types_and_ranges_only():
+    """TrainConfig consults no registry: a name is checked when the config is built."""
+    config = TrainConfig(model="mpl", model_args={"width": 3})
+    with pytest.raises(ConfigError, match="did you mean 'mlp'"):
+        check_config(config)
+
+
+def test_schema_metadata_drives_flags_resume_and_sweeps():
+    assert SCHEMA["batch_size"].flag == "--batch-size"
+    assert SCHEMA["model_args"].flag == "--model-arg" and SCHEMA["model_args"].table
+    assert RESUME_OVERRIDES == ("device", "data_dir")
+    assert "out" in LOCATION_KEYS and "lr" not in LOCATION_KEYS
+    assert "lr" in SEARCHABLE_SCALARS and "device" not in SEARCHABLE_SCALARS
+    assert "model_args" in SEARCHABLE_TABLES and "callbacks" not in SEARCHABLE_TABLES
+    assert TABLE_KEYS == tuple(k for k, key in SCHEMA.items() if key.table and k != "callbacks")
+
+
+def test_old_registered_names_still_load():
+    """Saved configs may hold names from before the kebab-case renaming."""
+    check_config(TrainConfig(loss="cross_entropy"))
+    assert TrainConfig().loss == "cross-entropy"
 
 
 def test_unknown_key_is_named_with_a_suggestion():

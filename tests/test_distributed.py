@@ -21,14 +21,21 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
 from _ranks import run_ranks
-from overtone import distributed
 from overtone._io import read_jsonl
 from overtone.callbacks import Callback
 from overtone.cli import main
 from overtone.config import ConfigError, TrainConfig
 from overtone.data import get_dataset
+from overtone.engine import (
+    TIME_KEYS,
+    NonFiniteLossError,
+    RunInterrupted,
+    Trainer,
+    distributed,
+    resume,
+    train,
+)
 from overtone.sparsity import Pruner
-from overtone.train import TIME_KEYS, NonFiniteLossError, RunInterrupted, Trainer, resume, train
 
 pytestmark = pytest.mark.skipif(
     not dist.is_available() or sys.platform != "linux",

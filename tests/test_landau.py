@@ -15,6 +15,7 @@ from overtone.callbacks import Callback
 from overtone.cli import main
 from overtone.config import TrainConfig, load_config
 from overtone.data import get_dataset
+from overtone.engine import Trainer, resume, train
 from overtone.layers import BETA_KINDS, POSITIONS, LandauLinear
 from overtone.losses import (
     NORMALIZATIONS,
@@ -24,7 +25,6 @@ from overtone.losses import (
     list_losses,
 )
 from overtone.models import LANDAU_RECIPES, get_model
-from overtone.train import Trainer, resume, train
 
 F64 = torch.float64
 

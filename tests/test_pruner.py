@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 from overtone.callbacks import Callback
 from overtone.cli import main
 from overtone.config import ConfigError, TrainConfig
+from overtone.engine import resume, train
 from overtone.sparsity import MagnitudePruner, build_pruner, list_pruners
-from overtone.train import resume, train
 
 
 def _config(tmp_path, name="run", **changes) -> TrainConfig:

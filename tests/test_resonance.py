@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 from overtone.config import TrainConfig
+from overtone.engine import train
 from overtone.sparsity import build_pruner
 from overtone.sparsity.pruner import ResonancePruner, wave
-from overtone.train import train
 
 N = 8
 

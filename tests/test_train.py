@@ -16,18 +16,17 @@ from safetensors.torch import load_file
 
 from overtone._io import read_jsonl
 from overtone.callbacks import Callback
-from overtone.checkpoint import CheckpointError, latest_checkpoint
 from overtone.config import ConfigError, TrainConfig
-from overtone.train import (
-    NOISE_STREAM,
+from overtone.engine import (
     TIME_KEYS,
     NonFiniteLossError,
     Trainer,
-    derived_seed,
     resume,
     train,
     train_or_load,
 )
+from overtone.engine.checkpoint import CheckpointError, latest_checkpoint
+from overtone.engine.rng import NOISE_STREAM, derived_seed
 
 
 def _without_times(history):

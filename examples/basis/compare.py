@@ -33,8 +33,8 @@ from overtone._io import write_summary
 from overtone.cli import train_command
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
+from overtone.engine import train_or_load
 from overtone.stats import format_mean_std, welch_t
-from overtone.train import train_or_load
 
 ACTIVATIONS = ("gelu", "hermite", "fourier", "tropical", "tropical_rational")
 DEGREE = 4

@@ -36,7 +36,7 @@ from overtone._io import write_summary
 from overtone.cli import train_command
 from overtone.config import TrainConfig, load_config, merge_config
 from overtone.data import get_dataset
-from overtone.train import train_or_load
+from overtone.engine import train_or_load
 
 HERE = Path(__file__).resolve().parent
 MODELS = {"harmonic": HERE / "harmonic-mlp.toml", "relu": HERE / "relu-mlp.toml"}

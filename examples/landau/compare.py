@@ -32,9 +32,9 @@ from safetensors.torch import load_file
 from overtone._io import write_summary
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
+from overtone.engine import NonFiniteLossError, train_or_load
 from overtone.models import LANDAU_RECIPES, get_model
 from overtone.stats import format_mean_std, welch_t
-from overtone.train import NonFiniteLossError, train_or_load
 from overtone.viz import plot_decision_boundaries
 
 DATASETS: dict[str, dict[str, Any]] = {

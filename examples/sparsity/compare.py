@@ -32,9 +32,9 @@ import torch
 from overtone._io import write_summary
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
+from overtone.engine import train_or_load
 from overtone.stats import format_mean_std, welch_t
 from overtone.suites import LENET, PRUNERS
-from overtone.train import train_or_load
 
 BASE = {**LENET, "data": "mnist-t10k"}  # the `sparsity` bench suite's network and recipe
 EXTRA = {

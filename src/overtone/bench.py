@@ -350,7 +350,7 @@ def execute(values: dict[str, Any]) -> dict[str, Any]:
     """Train (or finish, or read) one run and write its ``outcome.json``; never raises for a
     failed run: its status and error are in the outcome."""
     from overtone.data import get_dataset_cached
-    from overtone.train import NonFiniteLossError, train_or_load
+    from overtone.engine import NonFiniteLossError, train_or_load
 
     run_dir = Path(values["out"])
     outcome: dict[str, Any] = {"status": "ok", "error": ""}

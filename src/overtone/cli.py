@@ -10,22 +10,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import MISSING, fields
 from typing import Any
 
 from overtone import __version__
-from overtone.checkpoint import CheckpointError
-from overtone.config import ConfigError, TrainConfig, load_config, parse_value
+from overtone.config import (
+    RESUME_OVERRIDES,
+    SCHEMA,
+    TABLE_KEYS,
+    ConfigError,
+    TrainConfig,
+    load_config,
+    parse_value,
+)
 from overtone.data import DataError
 
-TABLE_FLAGS = {
-    "model_args": "--model-arg",
-    "data_args": "--data-arg",
-    "optim_args": "--optim-arg",
-    "sched_args": "--sched-arg",
-    "loss_args": "--loss-arg",
-    "pruner_args": "--pruner-arg",
-}
+# ``model_args`` -> ``--model-arg`` ...: the tables of components' options, from the schema
+TABLE_FLAGS = {key: SCHEMA[key].flag for key in TABLE_KEYS}
 
 
 def toml_value(value: Any) -> str:
@@ -49,9 +49,9 @@ def train_command(values: dict[str, Any], prefix: str = "") -> str:
         elif key in TABLE_FLAGS:
             flags += [f"{TABLE_FLAGS[key]} '{k}={toml_value(v)}'" for k, v in value.items()]
         elif isinstance(value, bool):
-            flags.append(f"--{'' if value else 'no-'}{key.replace('_', '-')}")
+            flags.append(f"--{'' if value else 'no-'}{SCHEMA[key].flag[2:]}")
         else:
-            flags.append(f"--{key.replace('_', '-')} {value}")
+            flags.append(f"{SCHEMA[key].flag} {value}")
     return "overtone train " + " ".join(flags)
 
 
@@ -63,10 +63,10 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 
 def _add_train_flags(parser: argparse.ArgumentParser) -> None:
-    for f in fields(TrainConfig):
-        help_text = f.metadata.get("help", "")
-        default = f.default if f.default is not MISSING else None
-        if f.name == "callbacks":
+    """One flag per schema key (``--batch-size``), ``--model-arg KEY=VALUE`` for tables,
+    ``--callback NAME`` / ``--callback-arg NAME.KEY=VALUE`` for callbacks."""
+    for name, key in SCHEMA.items():
+        if name == "callbacks":
             parser.add_argument(
                 "--callback",
                 dest="callback_names",
@@ -76,7 +76,7 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                 default=argparse.SUPPRESS,
             )
             parser.add_argument(
-                "--callback-arg",
+                key.flag,
                 dest="callback_args",
                 action="append",
                 type=_key_value,
@@ -84,37 +84,33 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                 help="set a callback option (switches the callback on)",
                 default=argparse.SUPPRESS,
             )
-            continue
-        if f.name in TABLE_FLAGS:
+        elif key.table:
             parser.add_argument(
-                TABLE_FLAGS[f.name],
-                dest=f.name,
+                key.flag,
+                dest=name,
                 action="append",
                 type=_key_value,
                 metavar="KEY=VALUE",
-                help=help_text,
+                help=key.help,
                 default=argparse.SUPPRESS,
             )
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        shown = f" (default: {default!r})" if default not in ("", None) else ""
-        if f.type == "bool":
+        elif key.kind == "bool":
             parser.add_argument(
-                flag,
-                dest=f.name,
+                key.flag,
+                dest=name,
                 action=argparse.BooleanOptionalAction,
-                help=help_text,
+                help=key.help,
                 default=argparse.SUPPRESS,
             )
         else:
-            kind = {"int": int, "float": float, "str": str}[f.type]
+            shown = f" (default: {key.default!r})" if key.default not in ("", None) else ""
             parser.add_argument(
-                flag,
-                dest=f.name,
-                type=kind,
-                help=help_text + shown,
+                key.flag,
+                dest=name,
+                type={"int": int, "float": float, "str": str}[key.kind],
+                help=key.help + shown,
                 default=argparse.SUPPRESS,
-                metavar=f.name.upper(),
+                metavar=name.upper(),
             )
 
 
@@ -231,7 +227,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Defaults < ``--config`` file < flags; ``*_args`` tables merge key by key."""
     values: dict[str, Any] = load_config(args.config) if args.config else {}
     source = args.config or "command line"
-    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    given = {name: getattr(args, name) for name in SCHEMA if hasattr(args, name)}
     for key, value in given.items():
         if key in TABLE_FLAGS:
             table = dict(values.get(key) or {})
@@ -263,7 +259,7 @@ def _callbacks_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     """One run; under torchrun each of its processes runs this and rank 0 reports."""
-    from overtone import distributed
+    from overtone.engine import distributed
 
     try:
         return _train_run(args)
@@ -272,22 +268,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_run(args: argparse.Namespace) -> int:
-    from overtone import distributed
-    from overtone.train import RESUME_OVERRIDES, resume, train
+    from overtone.engine import distributed, resume, train
 
     if args.resume:
-        given = {
-            f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)
-        }
+        given = {name: getattr(args, name) for name in SCHEMA if hasattr(args, name)}
         refused = (["--config"] if args.config else []) + [
-            "--" + k.replace("_", "-") for k in given if k not in RESUME_OVERRIDES
+            SCHEMA[k].flag for k in given if k not in RESUME_OVERRIDES
         ]
         callback_flags = {"--callback": "callback_names", "--callback-arg": "callback_args"}
         refused += [flag for flag, dest in callback_flags.items() if hasattr(args, dest)]
         if refused:
             raise ConfigError(
                 f"--resume continues a run with its saved config; drop {', '.join(refused)} "
-                f"(only {', '.join('--' + k.replace('_', '-') for k in RESUME_OVERRIDES)} "
+                f"(only {', '.join(SCHEMA[k].flag for k in RESUME_OVERRIDES)} "
                 "may change)"
             )
         result = resume(args.resume, progress=not args.quiet, overrides=given)
@@ -471,7 +464,7 @@ def _first_line(text: str | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from overtone.train import NonFiniteLossError, RunInterrupted
+    from overtone.engine import CheckpointError, NonFiniteLossError, RunInterrupted
 
     handlers = {
         "train": _cmd_train,

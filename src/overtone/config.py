@@ -1,201 +1,184 @@
-"""The training configuration: one dataclass, validated on construction, stored as TOML.
+"""The run schema: one dataclass whose fields declare every config key.
 
-Every field is both a TOML key and a CLI flag (``batch_size`` <-> ``--batch-size``). The
-``*_args`` tables hold the options of the chosen model, dataset, optimizer and scheduler;
-their keys are checked against what that entry accepts. Empty strings mean "default" for
-``data_dir`` and ``out`` (TOML has no null).
+Every field is a TOML key and a CLI flag (``batch_size`` <-> ``--batch-size``; a table such as
+``model_args`` <-> ``--model-arg KEY=VALUE``). Its metadata says what it is:
+
+- ``help``: the flag's help text; ``check`` / ``allowed``: the range rule and how to state it;
+- ``flag``: the CLI flag; ``table``: a table of a component's options rather than a scalar;
+- ``resumable``: ``--resume`` may change it (where a run runs, not what it computes);
+- ``location``: it says where a run runs or writes, so bench does not compare it between a
+  run directory and its spec;
+- ``searchable``: ``overtone sweep`` may search it.
+
+:class:`TrainConfig` checks only types and ranges. Names (model, dataset, optimizer ...) and
+the options in the ``*_args`` tables are checked against the registries by
+:func:`overtone.build.check_config`, the one place registries are consulted. Empty strings
+mean "default" for ``data_dir`` and ``out`` (TOML has no null).
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import numbers
 import os
 import re
-import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from overtone._io import atomic_write_text
-from overtone._registry import unknown_option
+from overtone._toml import ConfigError, dumps_toml, load_config, merge_config, parse_value
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+__all__ = [
+    "LOCATION_KEYS",
+    "RESUME_OVERRIDES",
+    "SEARCHABLE_SCALARS",
+    "SEARCHABLE_TABLES",
+    "TABLE_KEYS",
+    "ConfigError",
+    "TrainConfig",
+    "config_key",
+    "dumps_toml",
+    "load_config",
+    "merge_config",
+    "parse_value",
+]
 
 PRECISIONS = ("float32", "bfloat16")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-# What a sweep may search (redefined from the schema's field metadata by the config redesign):
-SEARCHABLE_TABLES = ("model_args", "data_args", "optim_args", "sched_args", "loss_args",
-                     "pruner_args")  # fmt: skip
-SEARCHABLE_SCALARS = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "optimizer",
-                      "scheduler", "model", "loss", "pruner", "sparsity", "precision",
-                      "seed")  # fmt: skip
+def _key(
+    default: Any,
+    help: str,
+    *,
+    check: Callable[[Any], bool] | None = None,
+    allowed: str = "",
+    flag: str = "",
+    resumable: bool = False,
+    location: bool = False,
+    searchable: bool = False,
+) -> Any:
+    """A config key: its default and its schema (module docstring)."""
+    table = isinstance(default, dict)
+    metadata = {
+        "help": help,
+        "check": check,
+        "allowed": allowed,
+        "flag": flag,
+        "table": table,
+        "resumable": resumable,
+        "location": location,
+        "searchable": searchable,
+    }
+    if table:
+        return field(default_factory=dict, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
-class ConfigError(ValueError):
-    """A configuration value or key is invalid; the message names it and what is allowed."""
-
-
-def _opt(default: Any, help: str) -> Any:
-    if isinstance(default, dict):
-        return field(default_factory=dict, metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+def _finite_at_least(low: float, strict: bool = False) -> Callable[[float], bool]:
+    return lambda v: math.isfinite(v) and (v > low if strict else v >= low)
 
 
 @dataclass
 class TrainConfig:
     """Everything a training run depends on. See ``overtone train --help``."""
 
-    model: str = _opt("mlp", "model name (overtone list models)")
-    data: str = _opt("digits", "dataset name (overtone list datasets)")
-    epochs: int = _opt(10, "number of passes over the training split (>= 1)")
-    batch_size: int = _opt(128, "training batch size (>= 1)")
-    eval_batch_size: int = _opt(1024, "evaluation batch size (>= 1)")
-    optimizer: str = _opt("adam", "optimizer name (overtone list optimizers)")
-    lr: float = _opt(1e-3, "learning rate (> 0)")
-    weight_decay: float = _opt(
-        0.0, "weight decay (>= 0) of weight matrices and kernels (not biases, norms, activations)"
+    model: str = _key("mlp", "model name (overtone list models)", searchable=True)
+    data: str = _key("digits", "dataset name (overtone list datasets)")
+    epochs: int = _key(
+        10, "number of passes over the training split (>= 1)",
+        check=lambda v: v >= 1, allowed="an integer >= 1", searchable=True,
+    )  # fmt: skip
+    batch_size: int = _key(
+        128, "training batch size (>= 1)",
+        check=lambda v: v >= 1, allowed="an integer >= 1", searchable=True,
+    )  # fmt: skip
+    eval_batch_size: int = _key(
+        1024, "evaluation batch size (>= 1)", check=lambda v: v >= 1, allowed="an integer >= 1"
     )
-    scheduler: str = _opt("cosine", "learning-rate schedule, stepped per batch")
-    grad_clip: float = _opt(0.0, "clip the global gradient norm to this value (0: off)")
-    seed: int = _opt(0, "seed of initialization, shuffling and dropout (>= 0)")
-    device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
-    precision: str = _opt("float32", "float32, or bfloat16 autocast")
-    data_dir: str = _opt("", "folder with dataset files (default: $OVERTONE_DATA or ./data)")
-    download: bool = _opt(False, "fetch missing published dataset files")
-    out: str = _opt("", "run directory (default: runs/<timestamp>-<model>-<data>)")
-    model_args: dict = _opt({}, "model options, KEY=VALUE (overtone list models)")
-    data_args: dict = _opt({}, "dataset options, KEY=VALUE (overtone list datasets)")
-    optim_args: dict = _opt({}, "optimizer options, KEY=VALUE (e.g. momentum=0.9)")
-    sched_args: dict = _opt({}, "scheduler options, KEY=VALUE (e.g. warmup_epochs=1)")
-    loss: str = _opt("cross_entropy", "training loss (overtone list losses)")
-    loss_args: dict = _opt({}, "loss options, KEY=VALUE (e.g. alpha=0.5)")
-    pruner: str = _opt("", "prune weights during training (overtone list pruners; '': dense)")
-    sparsity: float = _opt(0.0, "final fraction of pruned weights, in [0, 1) (needs --pruner)")
-    pruner_args: dict = _opt({}, "pruner options, KEY=VALUE (e.g. update_every=50)")
-    callbacks: dict = _opt({}, "callbacks by name, each with its options table")
+    optimizer: str = _key("adam", "optimizer name (overtone list optimizers)", searchable=True)
+    lr: float = _key(
+        1e-3, "learning rate (> 0)",
+        check=_finite_at_least(0, strict=True), allowed="a finite number > 0", searchable=True,
+    )  # fmt: skip
+    weight_decay: float = _key(
+        0.0, "weight decay (>= 0) of weight matrices and kernels (not biases, norms, activations)",
+        check=_finite_at_least(0), allowed="a finite number >= 0", searchable=True,
+    )  # fmt: skip
+    scheduler: str = _key("cosine", "learning-rate schedule, stepped per batch", searchable=True)
+    grad_clip: float = _key(
+        0.0, "clip the global gradient norm to this value (0: off)",
+        check=_finite_at_least(0), allowed="a finite number >= 0 (0 turns clipping off)",
+        searchable=True,
+    )  # fmt: skip
+    seed: int = _key(
+        0, "seed of initialization, shuffling and dropout (>= 0)",
+        check=lambda v: 0 <= v < 2**63, allowed="an integer in [0, 2**63)", searchable=True,
+    )  # fmt: skip
+    device: str = _key(
+        "auto", "auto, cpu, cuda, cuda:N or mps",
+        check=lambda v: bool(DEVICE_PATTERN.match(v)), allowed="auto, cpu, cuda, cuda:N or mps",
+        resumable=True, location=True,
+    )  # fmt: skip
+    precision: str = _key(
+        "float32", "float32, or bfloat16 autocast",
+        check=lambda v: v in PRECISIONS, allowed=" or ".join(PRECISIONS), searchable=True,
+    )  # fmt: skip
+    data_dir: str = _key(
+        "", "folder with dataset files (default: $OVERTONE_DATA or ./data)",
+        resumable=True, location=True,
+    )  # fmt: skip
+    download: bool = _key(False, "fetch missing published dataset files")
+    out: str = _key("", "run directory (default: runs/<timestamp>-<model>-<data>)", location=True)
+    model_args: dict = _key(
+        {}, "model options, KEY=VALUE (overtone list models)",
+        flag="--model-arg", searchable=True,
+    )  # fmt: skip
+    data_args: dict = _key(
+        {}, "dataset options, KEY=VALUE (overtone list datasets)",
+        flag="--data-arg", searchable=True,
+    )  # fmt: skip
+    optim_args: dict = _key(
+        {}, "optimizer options, KEY=VALUE (e.g. momentum=0.9)",
+        flag="--optim-arg", searchable=True,
+    )  # fmt: skip
+    sched_args: dict = _key(
+        {}, "scheduler options, KEY=VALUE (e.g. warmup_epochs=1)",
+        flag="--sched-arg", searchable=True,
+    )  # fmt: skip
+    loss: str = _key("cross-entropy", "training loss (overtone list losses)", searchable=True)
+    loss_args: dict = _key(
+        {}, "loss options, KEY=VALUE (e.g. alpha=0.5)", flag="--loss-arg", searchable=True
+    )
+    pruner: str = _key(
+        "", "prune weights during training (overtone list pruners; '': dense)", searchable=True
+    )
+    sparsity: float = _key(
+        0.0, "final fraction of pruned weights, in [0, 1) (needs --pruner)",
+        check=lambda v: 0.0 <= v < 1.0, allowed="a number in [0, 1)", searchable=True,
+    )  # fmt: skip
+    pruner_args: dict = _key(
+        {}, "pruner options, KEY=VALUE (e.g. update_every=50)",
+        flag="--pruner-arg", searchable=True,
+    )  # fmt: skip
+    callbacks: dict = _key(
+        {}, "callbacks by name, each with its options table (--callback NAME, "
+        "--callback-arg NAME.KEY=VALUE)",
+        flag="--callback-arg",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
-        self._check_types()
-        self._check_ranges()
-        self._check_names()
-
-    # ------------------------------------------------------------------ validation
-
-    def _check_types(self) -> None:
         for f in fields(self):
-            value = getattr(self, f.name)
-            kind = f.type if isinstance(f.type, str) else f.type.__name__
-            if kind in ("float", "int") and isinstance(value, numbers.Real):
-                if kind == "float" and not isinstance(value, bool):
-                    value = float(value)  # ints and numpy floats become plain floats
-                elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
-                    value = int(value)
-                setattr(self, f.name, value)
-            ok = {
-                "int": isinstance(value, int) and not isinstance(value, bool),
-                "float": isinstance(value, float),
-                "str": isinstance(value, str),
-                "bool": isinstance(value, bool),
-                "dict": isinstance(value, dict),
-            }[kind]
-            if not ok:
-                raise ConfigError(f"config key {f.name!r} must be {_a(kind)}, got {value!r}")
-
-    def _check_ranges(self) -> None:
-        rules = [
-            ("epochs", self.epochs >= 1, "an integer >= 1"),
-            ("batch_size", self.batch_size >= 1, "an integer >= 1"),
-            ("eval_batch_size", self.eval_batch_size >= 1, "an integer >= 1"),
-            ("lr", math.isfinite(self.lr) and self.lr > 0, "a finite number > 0"),
-            (
-                "weight_decay",
-                math.isfinite(self.weight_decay) and self.weight_decay >= 0,
-                "a finite number >= 0",
-            ),
-            (
-                "grad_clip",
-                math.isfinite(self.grad_clip) and self.grad_clip >= 0,
-                "a finite number >= 0 (0 turns clipping off)",
-            ),
-            ("seed", 0 <= self.seed < 2**63, "an integer in [0, 2**63)"),
-            ("device", bool(DEVICE_PATTERN.match(self.device)), "auto, cpu, cuda, cuda:N or mps"),
-            ("precision", self.precision in PRECISIONS, " or ".join(PRECISIONS)),
-            ("sparsity", 0.0 <= self.sparsity < 1.0, "a number in [0, 1)"),
-        ]
-        for key, ok, allowed in rules:
-            if not ok:
+            value = _coerce(f.name, _kind(f), getattr(self, f.name))
+            setattr(self, f.name, value)
+            check = f.metadata["check"]
+            if check is not None and not check(value):
                 raise ConfigError(
-                    f"config key {key!r} must be {allowed}, got {getattr(self, key)!r}"
+                    f"config key {f.name!r} must be {f.metadata['allowed']}, got {value!r}"
                 )
-
-    def _check_names(self) -> None:
-        from overtone.callbacks import callback_options
-        from overtone.data import DATASETS
-        from overtone.losses import LOSSES, loss_options
-        from overtone.models import MODELS, check_model_accepts
-        from overtone.optim import OPTIMIZERS, SCHEDULERS, optimizer_options, scheduler_options
-
-        specs = {}
-        for key, table in (
-            ("model", MODELS),
-            ("data", DATASETS),
-            ("optimizer", OPTIMIZERS),
-            ("scheduler", SCHEDULERS),
-            ("loss", LOSSES),
-        ):
-            try:
-                specs[key] = table.get(getattr(self, key))
-            except ValueError as err:
-                raise ConfigError(f"config key {key!r}: {err}") from None
-        try:
-            check_model_accepts(self.model, self.data, specs["data"].input_kind)
-        except ValueError as err:
-            raise ConfigError(f"config keys 'model' and 'data': {err}") from None
-        for key, owner, allowed in (
-            ("model_args", self.model, specs["model"].options()),
-            ("data_args", self.data, specs["data"].options()),
-            ("optim_args", self.optimizer, optimizer_options(self.optimizer)),
-            ("sched_args", self.scheduler, scheduler_options(self.scheduler)),
-            ("loss_args", self.loss, loss_options(self.loss)),
-        ):
-            # torch declares float options with int defaults (SGD's `momentum=0`)
-            ints_are_floats = key in ("optim_args", "loss_args")
-            check_table(key, owner, getattr(self, key), allowed, ints_are_floats)
-        self._check_pruner()
-        for name, options in self.callbacks.items():
-            try:
-                allowed = callback_options(name)
-            except ValueError as err:
-                raise ConfigError(f"config key 'callbacks': {err}") from None
-            if not isinstance(options, dict):
-                raise ConfigError(
-                    f"config key 'callbacks.{name}' must be a table of options, got {options!r}"
-                )
-            check_table(f"callbacks.{name}", name, options, allowed)
-
-    def _check_pruner(self) -> None:
-        from overtone.sparsity import PRUNERS, pruner_options
-
-        if not self.pruner:
-            if self.sparsity > 0 or self.pruner_args:
-                raise ConfigError(
-                    f"config keys 'sparsity' / 'pruner_args' need a pruner (allowed: "
-                    f"{', '.join(PRUNERS.names())}), got sparsity={self.sparsity!r}"
-                )
-            return
-        try:
-            PRUNERS.get(self.pruner)
-        except ValueError as err:
-            raise ConfigError(f"config key 'pruner': {err}") from None
-        check_table("pruner_args", self.pruner, self.pruner_args, pruner_options(self.pruner))
 
     # ------------------------------------------------------------------ conversion
 
@@ -225,54 +208,31 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
 
-def check_table(
-    key: str,
-    owner: str,
-    given: dict[str, Any],
-    allowed: dict[str, Any],
-    ints_are_floats: bool = False,
-) -> None:
-    """Check an ``*_args`` table: known keys, and values of the default's type."""
-    bad = unknown_option(given, allowed)
-    if bad:
-        raise ConfigError(
-            f"config key '{key}.{bad[0]}': {owner!r} has no option {bad[0]!r} (allowed: {bad[1]})"
-        )
-    for name, value in given.items():
-        default = allowed[name]
-        expected = _expected_kind(default)
-        if expected == "int" and ints_are_floats:
-            expected = "float"
-        if expected and not _is_kind(value, expected):
-            raise ConfigError(
-                f"config key '{key}.{name}' must be {_a(expected)} "
-                f"(default {default!r}), got {value!r}"
-            )
+def _kind(f: Any) -> str:
+    return f.type if isinstance(f.type, str) else f.type.__name__
 
 
-def _expected_kind(default: Any) -> str | None:
-    if isinstance(default, bool):
-        return "bool"
-    if isinstance(default, int):
-        return "int"
-    if isinstance(default, float):
-        return "float"
-    if isinstance(default, str):
-        return "str"
-    if isinstance(default, (list, tuple)):
-        return "list"
-    return None  # no default or None: the builder validates
+def _coerce(key: str, kind: str, value: Any) -> Any:
+    """``value`` as the key's plain Python type (ints where numbers go, numpy scalars)."""
+    if kind in ("float", "int") and isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if kind == "float":
+            value = float(value)
+        elif isinstance(value, numbers.Integral):
+            value = int(value)
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, float),
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "dict": isinstance(value, dict),
+    }[kind]
+    if not ok:
+        raise ConfigError(f"config key {key!r} must be {a_kind(kind)}, got {value!r}")
+    return value
 
 
-def _is_kind(value: Any, kind: str) -> bool:
-    if kind == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, {"bool": bool, "str": str, "list": (list, tuple)}[kind])
-
-
-def _a(kind: str) -> str:
+def a_kind(kind: str) -> str:
+    """``"int"`` -> ``"an integer"``: the wording of type errors."""
     return {
         "int": "an integer",
         "float": "a number",
@@ -283,83 +243,44 @@ def _a(kind: str) -> str:
     }[kind]
 
 
-def load_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a TOML config file into a dict (validated when turned into a ``TrainConfig``)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of the schema, as the CLI, sweeps, bench and resume read it."""
+
+    name: str
+    kind: str  # int, float, str, bool or dict
+    default: Any
+    help: str
+    flag: str
+    table: bool
+    resumable: bool
+    location: bool
+    searchable: bool
 
 
-def parse_value(text: str) -> Any:
-    """A CLI value as TOML would read it (``0.1``, ``true``, ``[64, 64]``), else a string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+SCHEMA: dict[str, ConfigKey] = {
+    f.name: ConfigKey(
+        name=f.name,
+        kind=_kind(f),
+        default={} if f.metadata["table"] else f.default,
+        help=f.metadata["help"],
+        flag=f.metadata["flag"] or "--" + f.name.replace("_", "-"),
+        table=f.metadata["table"],
+        resumable=f.metadata["resumable"],
+        location=f.metadata["location"],
+        searchable=f.metadata["searchable"],
+    )
+    for f in fields(TrainConfig)
+}
 
 
-# ---------------------------------------------------------------------- TOML output
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key)
+def config_key(name: str) -> ConfigKey:
+    return SCHEMA[name]
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        value = float(value)  # numpy floats would print as np.float64(...)
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        # JSON escapes are TOML escapes, but TOML wants non-BMP characters as themselves
-        # (not surrogate pairs) and DEL escaped.
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
-
-
-def dumps_toml(values: dict[str, Any]) -> str:
-    """Scalars first, then one ``[table]`` per dict value (nested dicts become inline tables)."""
-    lines = [
-        f"{_toml_key(k)} = {_toml_value(v)}"
-        for k, v in values.items()
-        if not isinstance(v, dict) and v is not None
-    ]
-    for key, table in values.items():
-        if isinstance(table, dict):
-            lines += ["", f"[{_toml_key(key)}]"]
-            lines += [
-                f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items() if v is not None
-            ]
-    return "\n".join(lines) + "\n"
-
-
-def merge_config(base: dict[str, Any], *overrides: dict[str, Any]) -> dict[str, Any]:
-    """Config keys of ``base`` with ``overrides`` applied in order: plain keys are replaced,
-    non-empty tables (``model_args``, ``callbacks`` ...) merge key by key, and an empty table
-    clears the key's table. Nothing is modified in place."""
-    out = json.loads(json.dumps(base))  # a deep copy of plain TOML values
-    for changes in overrides:
-        for key, value in json.loads(json.dumps(changes)).items():
-            if isinstance(value, dict) and value and isinstance(out.get(key), dict):
-                out[key] = {**out[key], **value}
-            else:
-                out[key] = value
-    return out
+# The tables of components' options (``callbacks`` is a table of tables, handled apart).
+TABLE_KEYS = tuple(k for k, key in SCHEMA.items() if key.table and k != "callbacks")
+RESUME_OVERRIDES = tuple(k for k, key in SCHEMA.items() if key.resumable)
+LOCATION_KEYS = tuple(k for k, key in SCHEMA.items() if key.location)
+SEARCHABLE_TABLES = tuple(k for k in TABLE_KEYS if SCHEMA[k].searchable)
+SEARCHABLE_SCALARS = tuple(k for k, key in SCHEMA.items() if key.searchable and not key.table)

@@ -22,10 +22,10 @@ from rich.table import Table
 from overtone._io import atomic_write_text
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
+from overtone.engine import NonFiniteLossError, train
 from overtone.models import MODELS
 from overtone.report import write_report
 from overtone.stats import mean_std
-from overtone.train import NonFiniteLossError, train
 from overtone.viz import plot_decision_boundaries, plot_learning_curves
 
 # dataset -> (dataset options, shared training settings)

@@ -105,8 +105,8 @@ class ModelLoader:
         """(trained, initial) models on the CPU; ``None`` without ``model.safetensors``."""
         from safetensors.torch import load_model
 
+        from overtone.engine import seed_everything
         from overtone.models import get_model
-        from overtone.train import seed_everything
 
         weights = run.path / "model.safetensors"
         data = self.data(run.config)

@@ -607,7 +607,7 @@ def _run_trial(spec: SweepSpec, study, trial, total: int, out: Path,
                say: Callable[[str], None]) -> bool:  # fmt: skip
     """Run one asked trial to its end and tell the study; False if it was not needed."""
     optuna = _optuna()
-    from overtone.train import NonFiniteLossError, Trainer, prepare_run_dir
+    from overtone.engine import NonFiniteLossError, Trainer, prepare_run_dir
 
     states = optuna.trial.TrialState
     if len([t for t in _taken(study) if t.number < trial.number]) >= total:

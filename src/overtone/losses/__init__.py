@@ -59,8 +59,10 @@ def build_loss(name: str, **options: Any) -> nn.Module:
     return LOSSES.get(name)(**options)
 
 
-register_loss("cross_entropy", CrossEntropy)
-register_loss("ginzburg_landau", GinzburgLandauLoss)
+register_loss("cross-entropy", CrossEntropy)
+register_loss("ginzburg-landau", GinzburgLandauLoss)
+LOSSES.alias("cross_entropy", "cross-entropy")
+LOSSES.alias("ginzburg_landau", "ginzburg-landau")
 
 __all__ = [
     "BOUNDARIES",

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from overtone import distributed
 from overtone.callbacks import Callback
+from overtone.collectives import average_gradients_
 
 if TYPE_CHECKING:
     from overtone.layers import LandauLinear
@@ -188,7 +188,7 @@ class AllenCahnBeta(Callback):
     @torch.no_grad()
     def after_optimizer_step(self, trainer: Trainer) -> None:
         if self.force == "grad":  # under torchrun: DDP averages parameters' gradients only
-            distributed.average_gradients_(
+            average_gradients_(
                 layer.beta for _, layer in self._layers
                 if not isinstance(layer.beta, torch.nn.Parameter)
             )  # fmt: skip

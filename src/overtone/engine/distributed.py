@@ -9,7 +9,7 @@ node takes ``cuda:LOCAL_RANK``), ``gloo`` on the CPU. A process group that the c
 already is used as it is. Without either, there is one process and every helper here is a
 no-op, so single-process code pays nothing.
 
-What the engine (:mod:`overtone.train`) does with ``W`` processes:
+What the engine (:mod:`overtone.engine`) does with ``W`` processes:
 
 - ``batch_size`` is the *global* batch. Every process walks the same sequence of global
   batches as one process would; process ``r`` takes examples ``r, r + W, r + 2W, ...`` of each
@@ -38,12 +38,13 @@ What the engine (:mod:`overtone.train`) does with ``W`` processes:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
+from overtone.collectives import active, broadcast_bytes
 from overtone.config import ConfigError
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -144,66 +145,16 @@ def leave() -> None:
         dist.destroy_process_group()
 
 
-def _active() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def _comm_device() -> torch.device:
-    """Where collective tensors live: the current CUDA device for nccl, else the CPU."""
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
 def shard(items: torch.Tensor, where: Topology) -> torch.Tensor:
     """Process ``where.rank``'s share of ``items``: elements ``r, r + W, r + 2W, ...``."""
     return items[where.rank :: where.world_size] if where.distributed else items
-
-
-def all_reduce_sum(values: Sequence[float]) -> list[float]:
-    """Elementwise sums of ``values`` over every rank (float64), the same on every rank."""
-    if not _active():
-        return [float(v) for v in values]
-    tensor = torch.tensor(values, dtype=torch.float64, device=_comm_device())
-    dist.all_reduce(tensor)
-    return tensor.tolist()
-
-
-def all_gather(tensor: torch.Tensor) -> list[torch.Tensor]:
-    """Every rank's ``tensor`` (same shape and dtype on each), on the CPU, in rank order."""
-    if not _active():
-        return [tensor.cpu()]
-    local = tensor.to(_comm_device())
-    gathered = [torch.empty_like(local) for _ in range(dist.get_world_size())]
-    dist.all_gather(gathered, local)
-    return [t.cpu() for t in gathered]
-
-
-def average_gradients_(tensors: Iterable[torch.Tensor]) -> None:
-    """Replace each tensor's ``.grad`` by its mean over ranks (for tensors DDP does not
-    reduce, such as buffers that require grad)."""
-    if not _active():
-        return
-    for tensor in tensors:
-        if tensor.grad is not None:
-            dist.all_reduce(tensor.grad)
-            tensor.grad.div_(dist.get_world_size())
-
-
-@torch.no_grad()
-def broadcast_buffers_(module: torch.nn.Module) -> None:
-    """Give every rank rank 0's buffers (batch-norm running statistics, masks)."""
-    if not _active():
-        return
-    for buffer in module.buffers():
-        dist.broadcast(buffer, src=0)
 
 
 def decide_on_rank0(decide: Callable[[], str]) -> str:
     """Run ``decide`` on rank 0 only and return its text on every rank. An error it raises is
     raised on every rank (rank 0 its own; the others a ``ConfigError`` with its message, or a
     ``RuntimeError`` for other errors), so no rank waits for a decision that never comes."""
-    if not _active():
+    if not active():
         return decide()
     payload, failure = b"", None
     if dist.get_rank() == 0:
@@ -213,7 +164,7 @@ def decide_on_rank0(decide: Callable[[], str]) -> str:
             failure = err
             kind = b"config" if isinstance(err, ConfigError) else b"other"
             payload = kind + b":" + f"on rank 0: {err}".encode()
-    status, _, body = _broadcast_bytes(payload).decode().partition(":")
+    status, _, body = broadcast_bytes(payload).decode().partition(":")
     if failure is not None:
         raise failure
     if status == "config":
@@ -223,17 +174,22 @@ def decide_on_rank0(decide: Callable[[], str]) -> str:
     return body
 
 
-def _broadcast_bytes(payload: bytes) -> bytes:
-    device = _comm_device()
-    size = torch.tensor([len(payload)], dtype=torch.int64, device=device)
-    dist.broadcast(size, src=0)
-    data = torch.zeros(int(size), dtype=torch.uint8, device=device)
-    if dist.get_rank() == 0 and payload:
-        data.copy_(torch.frombuffer(bytearray(payload), dtype=torch.uint8))
-    dist.broadcast(data, src=0)
-    return bytes(data.cpu().tolist())
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            raise ConfigError(
+                f"config key 'device' is {name!r} but {count} CUDA device(s) are available"
+            )
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("config key 'device' is 'mps' but MPS is not available")
+    return torch.device(name)
 
 
-def barrier() -> None:
-    if _active():
-        dist.barrier()
+def process_device(name: str) -> torch.device:
+    """The device this process trains on for config ``device`` ``name``: under torchrun,
+    ``auto`` and ``cuda`` mean this process's ``cuda:LOCAL_RANK``."""
+    return resolve_device(device_for(name, topology()))

@@ -1,0 +1,236 @@
+"""Config -> components: the one place the registries are consulted.
+
+:func:`check_config` checks every name (model, dataset, optimizer, scheduler, loss, pruner,
+callbacks) and every option table of a :class:`~overtone.config.TrainConfig` against the
+registries, before anything is built or trained; its errors are ``ConfigError``\\ s that name
+the key, the bad value, a "did you mean" and what is allowed. The ``build_*`` functions turn a
+checked config into the plain torch objects the engine wires together; a component that
+rejects its options (``ValueError``/``TypeError``) is reported as an error in that config key.
+
+Importing this module imports every family, so that their ``register(...)`` lines have run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from overtone._registry import unknown_option
+from overtone.callbacks import CALLBACKS, Callback, callback_options
+from overtone.config import ConfigError, TrainConfig, a_kind
+from overtone.data import DATASETS, DatasetInfo, DatasetSplits, get_dataset
+from overtone.losses import LOSSES, build_loss, loss_options
+from overtone.models import MODELS, check_model_accepts, get_model
+from overtone.optim import (
+    OPTIMIZERS,
+    SCHEDULERS,
+    build_optimizer,
+    build_scheduler,
+    optimizer_options,
+    scheduler_options,
+    weight_decay_groups,
+)
+from overtone.sparsity import PRUNERS, build_pruner, pruner_options
+
+# which registry each name key is looked up in
+_NAMED = {
+    "model": MODELS,
+    "data": DATASETS,
+    "optimizer": OPTIMIZERS,
+    "scheduler": SCHEDULERS,
+    "loss": LOSSES,
+}
+
+
+@contextmanager
+def config_errors(key: str) -> Iterator[None]:
+    """Report a component's rejection of its options as an error in config key ``key``."""
+    try:
+        yield
+    except (ValueError, TypeError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(f"config key {key!r}: {err}") from err
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_config(config: TrainConfig) -> TrainConfig:
+    """Check ``config``'s names and option tables against the registries; return it."""
+    specs = {}
+    for key, registry in _NAMED.items():
+        try:
+            specs[key] = registry.get(getattr(config, key))
+        except ValueError as err:
+            raise ConfigError(f"config key {key!r}: {err}") from None
+    try:
+        check_model_accepts(config.model, config.data, specs["data"].input_kind)
+    except ValueError as err:
+        raise ConfigError(f"config keys 'model' and 'data': {err}") from None
+    for key, owner, allowed in (
+        ("model_args", config.model, specs["model"].options()),
+        ("data_args", config.data, specs["data"].options()),
+        ("optim_args", config.optimizer, optimizer_options(config.optimizer)),
+        ("sched_args", config.scheduler, scheduler_options(config.scheduler)),
+        ("loss_args", config.loss, loss_options(config.loss)),
+    ):
+        # torch declares float options with int defaults (SGD's `momentum=0`)
+        ints_are_floats = key in ("optim_args", "loss_args")
+        check_table(key, owner, getattr(config, key), allowed, ints_are_floats)
+    _check_pruner(config)
+    for name, options in config.callbacks.items():
+        try:
+            allowed = callback_options(name)
+        except ValueError as err:
+            raise ConfigError(f"config key 'callbacks': {err}") from None
+        if not isinstance(options, dict):
+            raise ConfigError(
+                f"config key 'callbacks.{name}' must be a table of options, got {options!r}"
+            )
+        check_table(f"callbacks.{name}", name, options, allowed)
+    return config
+
+
+def _check_pruner(config: TrainConfig) -> None:
+    if not config.pruner:
+        if config.sparsity > 0 or config.pruner_args:
+            raise ConfigError(
+                f"config keys 'sparsity' / 'pruner_args' need a pruner (allowed: "
+                f"{', '.join(PRUNERS.names())}), got sparsity={config.sparsity!r}"
+            )
+        return
+    try:
+        PRUNERS.get(config.pruner)
+    except ValueError as err:
+        raise ConfigError(f"config key 'pruner': {err}") from None
+    check_table("pruner_args", config.pruner, config.pruner_args, pruner_options(config.pruner))
+
+
+def check_table(
+    key: str,
+    owner: str,
+    given: dict[str, Any],
+    allowed: dict[str, Any],
+    ints_are_floats: bool = False,
+) -> None:
+    """Check an ``*_args`` table: known keys, and values of the default's type."""
+    bad = unknown_option(given, allowed)
+    if bad:
+        raise ConfigError(
+            f"config key '{key}.{bad[0]}': {owner!r} has no option {bad[0]!r} (allowed: {bad[1]})"
+        )
+    for name, value in given.items():
+        default = allowed[name]
+        expected = _expected_kind(default)
+        if expected == "int" and ints_are_floats:
+            expected = "float"
+        if expected and not _is_kind(value, expected):
+            raise ConfigError(
+                f"config key '{key}.{name}' must be {a_kind(expected)} "
+                f"(default {default!r}), got {value!r}"
+            )
+
+
+def _expected_kind(default: Any) -> str | None:
+    if isinstance(default, bool):
+        return "bool"
+    if isinstance(default, int):
+        return "int"
+    if isinstance(default, float):
+        return "float"
+    if isinstance(default, str):
+        return "str"
+    if isinstance(default, (list, tuple)):
+        return "list"
+    return None  # no default or None: the builder validates
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, {"bool": bool, "str": str, "list": (list, tuple)}[kind])
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def build_callbacks(config: TrainConfig, extra: Sequence[Callback] = ()) -> list[Callback]:
+    """The config's callbacks (``[callbacks.NAME]`` tables, in order), then ``extra``, then
+    the pruner, if any; names are unique (their state is saved by name)."""
+    callbacks: list[Callback] = []
+    with config_errors("callbacks"):
+        for name, options in config.callbacks.items():
+            callbacks.append(CALLBACKS.get(name)(**options))
+    callbacks += list(extra)
+    if config.pruner:
+        with config_errors("pruner_args"):
+            callbacks.append(build_pruner(config.pruner, config.sparsity, **config.pruner_args))
+    names = [cb.name for cb in callbacks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"callback names must be unique (their state is saved by name): {names}")
+    return callbacks
+
+
+def build_data(config: TrainConfig) -> DatasetSplits:
+    with config_errors("data_args"):
+        return get_dataset(
+            config.data,
+            data_dir=config.data_dir or None,
+            download=config.download,
+            **config.data_args,
+        )
+
+
+def build_model(config: TrainConfig, info: DatasetInfo) -> nn.Module:
+    with config_errors("model_args"):
+        return get_model(config.model, info, **config.model_args)
+
+
+def build_criterion(config: TrainConfig) -> nn.Module:
+    with config_errors("loss_args"):
+        return build_loss(config.loss, **config.loss_args)
+
+
+def build_optimizer_for(
+    config: TrainConfig,
+    model: nn.Module,
+    callbacks: Sequence[Callback],
+    generator: torch.Generator | None = None,
+) -> torch.optim.Optimizer:
+    """The config's optimizer over ``model``'s parameters: weight decay only where it belongs
+    (:func:`~overtone.optim.weight_decay_groups`), without the parameters a callback evolves
+    itself; ``generator`` feeds optimizers that draw noise."""
+    with config_errors("optim_args"):
+        excluded = {id(p) for cb in callbacks for p in cb.excluded_parameters(model)}
+        groups = [
+            {**group, "params": [p for p in group["params"] if id(p) not in excluded]}
+            for group in weight_decay_groups(model, config.weight_decay)
+        ]
+        return build_optimizer(
+            config.optimizer,
+            [group for group in groups if group["params"]],
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            generator=generator,
+            **config.optim_args,
+        )
+
+
+def build_schedule(
+    config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int
+) -> Any:
+    with config_errors("sched_args"):
+        return build_scheduler(
+            config.scheduler,
+            optimizer,
+            total_steps=config.epochs * steps_per_epoch,
+            steps_per_epoch=steps_per_epoch,
+            **config.sched_args,
+        )

@@ -1,0 +1,103 @@
+"""Starting, continuing and reusing runs: :func:`train`, :func:`resume`, :func:`train_or_load`.
+
+A run directory holds ``config.toml`` (the resolved config), ``metrics.jsonl`` (one line per
+epoch), ``checkpoints/`` (the latest epoch, written atomically), and at the end
+``results.json`` and ``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from overtone.callbacks import Callback
+from overtone.config import RESUME_OVERRIDES, ConfigError, TrainConfig, load_config
+from overtone.data import DatasetSplits
+from overtone.engine import distributed
+from overtone.engine.trainer import RunResult, Trainer, default_run_dir
+
+
+def prepare_run_dir(config: TrainConfig) -> tuple[TrainConfig, Path]:
+    """Pick the run directory (refusing one that already holds a run) and record it."""
+    run_dir = Path(config.out) if config.out else default_run_dir(config)
+    if (run_dir / "config.toml").exists() or (run_dir / "metrics.jsonl").exists():
+        raise ConfigError(
+            f"run directory {run_dir} already holds a run; continue it with --resume {run_dir} "
+            "or choose another --out"
+        )
+    return config.replace(out=str(run_dir)), run_dir
+
+
+def train(
+    config: TrainConfig,
+    *,
+    callbacks: Iterable[Callback] = (),
+    progress: bool = True,
+    data: DatasetSplits | None = None,
+) -> RunResult:
+    """Run a new training job described by ``config`` (one of W processes under torchrun:
+    rank 0 picks the run directory)."""
+    distributed.join(distributed.process_device(config.device))
+    run_dir = Path(distributed.decide_on_rank0(lambda: str(prepare_run_dir(config)[1])))
+    config = config.replace(out=str(run_dir))
+    trainer = Trainer(
+        config, callbacks=list(callbacks), run_dir=run_dir, progress=progress, data=data
+    )
+    return trainer.fit()
+
+
+def resume(
+    run_dir: str | Path,
+    *,
+    callbacks: Iterable[Callback] = (),
+    progress: bool = True,
+    data: DatasetSplits | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> RunResult:
+    """Continue the run in ``run_dir`` from its latest checkpoint (or its start).
+
+    ``overrides`` may change only the keys in ``RESUME_OVERRIDES`` (device, data_dir).
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise ConfigError(f"--resume {run_dir}: no config.toml there; is it a run directory?")
+    overrides = dict(overrides or {})
+    refused = sorted(set(overrides) - set(RESUME_OVERRIDES))
+    if refused:
+        raise ConfigError(f"a resumed run keeps its config; only {RESUME_OVERRIDES} may change, "
+                          f"not {refused}")  # fmt: skip
+    saved = load_config(run_dir / "config.toml")
+    config = TrainConfig.from_dict({**saved, **overrides}, str(run_dir / "config.toml"))
+    trainer = Trainer(
+        config, callbacks=list(callbacks), run_dir=run_dir, progress=progress, data=data
+    )
+    trainer.restore()
+    return trainer.fit()
+
+
+def train_or_load(
+    config: TrainConfig,
+    *,
+    data: DatasetSplits | None = None,
+    before_training: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """The final metrics of the run in ``config.out``, for sweeps that are run again.
+
+    A finished run (``results.json``) is only read; an interrupted one (``config.toml`` but no
+    results: a killed sweep) is resumed from its latest checkpoint, exactly; otherwise the run
+    is trained now (``before_training`` is called first, e.g. to print its command).
+    """
+    if not config.out:
+        raise ConfigError("train_or_load needs config.out: the run directory it reads or fills")
+    run_dir = Path(config.out)
+    results = run_dir / "results.json"
+    if not results.exists():
+        if before_training is not None:
+            before_training()
+        if (run_dir / "config.toml").is_file():
+            resume(run_dir, data=data, progress=False)
+        else:
+            train(config, data=data, progress=False)
+    return json.loads(results.read_text())["final"]
