@@ -1,0 +1,200 @@
+"""Datasets by name: built-in (scikit-learn), published image files (IDX / npz), and text.
+
+Every loader returns a :class:`DatasetSplits`: train / validation / test tensors plus a
+:class:`DatasetInfo` (task kind, input shape, number of classes, normalization statistics).
+Splits are deterministic functions of ``data_seed`` (stratified for classification) and the
+normalization statistics come from the training split only.
+
+Files are looked up under a data directory: the ``data_dir`` argument (``--data-dir``), else
+``$OVERTONE_DATA``, else ``./data`` (or ``../shared/data`` when that exists and ``./data`` does
+not). Every published file is checked against its published MD5 before it is parsed.
+
+The modules, one role each:
+
+- ``containers``: :class:`DataError`, :class:`DatasetInfo`, :class:`Split`,
+  :class:`DatasetSplits` (what loaders return; models import only this);
+- ``registry``: the name -> loader table, :func:`get_dataset`, the data directory;
+- ``splits``: stratified splits and train-only standardization;
+- ``sklearn_sets``: digits, moons, circles, classification (scikit-learn, imported lazily);
+- ``download``: published files, their MD5 checks and the mirror downloader;
+- ``files``: IDX and ``.npz`` parsing;
+- ``published``: MNIST, Fashion-MNIST, KMNIST and the MNIST test set as a benchmark;
+- ``text``: character-level text (tiny Shakespeare).
+
+The table below registers every built-in dataset; add one with :func:`register_dataset`.
+"""
+
+from overtone.data.containers import (
+    INPUT_KINDS,
+    TASKS,
+    DataError,
+    DatasetInfo,
+    DatasetSplits,
+    Split,
+)
+from overtone.data.download import (
+    FileSource,
+    PublishedFile,
+    check_md5,
+    download_file,
+    file_md5,
+    locate_file,
+)
+from overtone.data.files import (
+    IDX_DTYPES,
+    load_image_files,
+    read_file,
+    read_idx,
+    read_npz_array,
+    write_idx,
+)
+from overtone.data.published import (
+    FASHION_MNIST_SOURCE,
+    KMNIST_SOURCE,
+    MNIST_SOURCE,
+    MNIST_T10K_SOURCE,
+    TRAIN_TEST_ROLES,
+    load_fashion_mnist,
+    load_kmnist,
+    load_mnist,
+    load_mnist_t10k,
+    published_loader,
+)
+from overtone.data.registry import (
+    DATASETS,
+    DatasetSpec,
+    dataset_options,
+    get_dataset,
+    get_dataset_cached,
+    get_dataset_spec,
+    list_datasets,
+    register_dataset,
+    resolve_data_dir,
+)
+from overtone.data.sklearn_sets import load_circles, load_classification, load_digits, load_moons
+from overtone.data.splits import (
+    check_fraction,
+    check_labels,
+    classification_splits,
+    standardize,
+    stratified_halves,
+    stratified_split,
+)
+from overtone.data.text import load_tinyshakespeare
+
+__all__ = [
+    "DATASETS",
+    "FASHION_MNIST_SOURCE",
+    "IDX_DTYPES",
+    "INPUT_KINDS",
+    "KMNIST_SOURCE",
+    "MNIST_SOURCE",
+    "MNIST_T10K_SOURCE",
+    "TASKS",
+    "TRAIN_TEST_ROLES",
+    "DataError",
+    "DatasetInfo",
+    "DatasetSpec",
+    "DatasetSplits",
+    "FileSource",
+    "PublishedFile",
+    "Split",
+    "check_fraction",
+    "check_labels",
+    "check_md5",
+    "classification_splits",
+    "dataset_options",
+    "download_file",
+    "file_md5",
+    "get_dataset",
+    "get_dataset_cached",
+    "get_dataset_spec",
+    "list_datasets",
+    "load_circles",
+    "load_classification",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_image_files",
+    "load_kmnist",
+    "load_mnist",
+    "load_mnist_t10k",
+    "load_moons",
+    "load_tinyshakespeare",
+    "locate_file",
+    "published_loader",
+    "read_file",
+    "read_idx",
+    "read_npz_array",
+    "register_dataset",
+    "resolve_data_dir",
+    "standardize",
+    "stratified_halves",
+    "stratified_split",
+    "write_idx",
+]
+
+# --------------------------------------------------------------------------- table
+
+register_dataset(
+    "digits",
+    load_digits,
+    task="classification",
+    input_kind="image",
+    description="scikit-learn 8x8 digits (1,797 images), stratified 60/20/20",
+)
+register_dataset(
+    "moons",
+    load_moons,
+    task="classification",
+    input_kind="vector",
+    description="two interleaving half circles (2-D), generated",
+)
+register_dataset(
+    "circles",
+    load_circles,
+    task="classification",
+    input_kind="vector",
+    description="concentric circles (2-D), generated",
+)
+register_dataset(
+    "classification",
+    load_classification,
+    task="classification",
+    input_kind="vector",
+    description="Gaussian clusters (n-D), generated",
+)
+register_dataset(
+    "mnist",
+    load_mnist,
+    task="classification",
+    input_kind="image",
+    description="MNIST, published IDX files",
+)
+register_dataset(
+    "fashion-mnist",
+    load_fashion_mnist,
+    task="classification",
+    input_kind="image",
+    description="Fashion-MNIST, published IDX files",
+)
+register_dataset(
+    "kmnist",
+    load_kmnist,
+    task="classification",
+    input_kind="image",
+    description="Kuzushiji-MNIST, published .npz files",
+)
+register_dataset(
+    "mnist-t10k",
+    load_mnist_t10k,
+    task="classification",
+    input_kind="image",
+    description="real MNIST test set as a small benchmark: 8,000 / 2,000",
+)
+register_dataset(
+    "tinyshakespeare",
+    load_tinyshakespeare,
+    task="language-modeling",
+    input_kind="tokens",
+    description="character-level text, 90/5/5 by position",
+)
