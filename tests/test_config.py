@@ -105,7 +105,7 @@ def test_schema_metadata_drives_flags_resume_and_sweeps():
     assert "out" in LOCATION_KEYS and "lr" not in LOCATION_KEYS
     assert "lr" in SEARCHABLE_SCALARS and "device" not in SEARCHABLE_SCALARS
     assert "model_args" in SEARCHABLE_TABLES and "callbacks" not in SEARCHABLE_TABLES
-    assert TABLE_KEYS == tuple(k for k, key in SCHEMA.items() if key.table and k != "callbacks")
+    assert tuple(k for k, key in SCHEMA.items() if key.table and k != "callbacks") == TABLE_KEYS
 
 
 def test_old_registered_names_still_load():

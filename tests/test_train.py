@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from safetensors.torch import load_file
 
 from overtone._io import read_jsonl
 from overtone.callbacks import Callback
-from overtone.config import ConfigError, TrainConfig
+from overtone.config import ConfigError, TrainConfig, load_config
 from overtone.engine import (
     TIME_KEYS,
     NonFiniteLossError,
@@ -416,3 +417,31 @@ def test_optimizer_noise_comes_from_a_generator_seeded_by_the_config(moons_confi
     assert torch.equal(trainer.optimizer.generator.get_state(), expected)
     adam = Trainer(moons_config.replace(out=str(Path(moons_config.out) / "b")), progress=False)
     assert "generator" not in adam.optimizer.defaults
+
+
+OLD_RUN = Path(__file__).parent / "data" / "run-v0.1"  # made by tests/data/make_run_v0_1.py
+
+
+def test_a_run_directory_written_by_overtone_0_1_resumes_exactly(tmp_path):
+    """An interrupted run of 0.1 (before the engine moved and the format got a version)
+    continues to exactly what 0.2 trains from scratch with the same config."""
+    old = shutil.copytree(OLD_RUN, tmp_path / "old")
+    resumed = resume(old, progress=False)
+    saved = load_config(old / "config.toml")
+    assert saved["loss"] == "cross_entropy"  # a name from before the kebab-case renaming
+    fresh = train(TrainConfig.from_dict({**saved, "out": str(tmp_path / "new")}), progress=False)
+    assert len(resumed.history) == 4
+    assert _without_times(resumed.history) == _without_times(fresh.history)
+    a = load_file(str(old / "model.safetensors"))
+    b = load_file(str(tmp_path / "new" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_checkpoint_of_a_newer_format_is_refused_naming_the_version(tmp_path):
+    old = shutil.copytree(OLD_RUN, tmp_path / "old")
+    state = old / "checkpoints" / "epoch-0002" / "state.json"
+    tree = json.loads(state.read_text())
+    state.write_text(json.dumps({**tree, "format": 99, "overtone_version": "9.9.0"}))
+    with pytest.raises(CheckpointError, match=r"written by overtone 9\.9\.0 \(checkpoint format "
+                       r"99\); overtone 0\.2\.0 reads formats up to 1"):  # fmt: skip
+        resume(old, progress=False)

@@ -151,6 +151,18 @@ def latest_checkpoint(root: Path) -> tuple[Path, int] | None:
     return folder, epoch
 
 
+def written_by(folder: Path) -> tuple[int, str]:
+    """The state format and overtone version that wrote the checkpoint in ``folder``
+    (format 1, version "0.1" for checkpoints from before either was recorded)."""
+    try:
+        tree = json.loads((Path(folder) / "state.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{Path(folder) / 'state.json'} is unreadable: {err}") from None
+    if not isinstance(tree, dict):
+        raise CheckpointError(f"{Path(folder) / 'state.json'} is corrupt: not an object")
+    return tree.get("format", 1), str(tree.get("overtone_version", "0.1"))
+
+
 def load_checkpoint(folder: Path, model: nn.Module) -> dict[str, Any]:
     """Load the weights into ``model`` (strictly) and return the rest of the state."""
     folder = Path(folder)

@@ -19,7 +19,12 @@ import torch
 from overtone import __version__
 from overtone._io import atomic_write_text, jsonl_line, read_jsonl
 from overtone.collectives import all_gather
-from overtone.engine.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+from overtone.engine.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    written_by,
+)
 from overtone.engine.rng import RANK_STREAM, derived_seed, rng_state, seed_everything, set_rng_state
 
 # Version of the checkpoint state's layout. Checkpoints without one were written by overtone
@@ -84,14 +89,14 @@ class RunState:
             )
 
     def _load_state(self, folder: Path) -> None:
-        state = load_checkpoint(folder, self.model)
-        written = state.get("format", 1)
+        written, version = written_by(folder)
         if not isinstance(written, int) or written > STATE_FORMAT:
             raise CheckpointError(
-                f"{folder} was written by overtone {state.get('overtone_version', '?')} "
-                f"(checkpoint format {written}); overtone {__version__} reads formats up to "
-                f"{STATE_FORMAT}: resume it with that version or newer"
+                f"{folder} was written by overtone {version} (checkpoint format {written}); "
+                f"overtone {__version__} reads formats up to {STATE_FORMAT}: resume it with "
+                f"overtone {version} or newer"
             )
+        state = load_checkpoint(folder, self.model)
         saved = {name for name, s in state["callbacks"].items() if s}
         present = {cb.name for cb in self.callbacks if cb.state_dict()}
         if saved - {cb.name for cb in self.callbacks} or present - set(state["callbacks"]):
