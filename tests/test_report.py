@@ -141,9 +141,7 @@ def test_each_family_module_registers_its_figure_and_draws_it_only_where_it_appl
             assert figure.data[:8] == b"\x89PNG\r\n\x1a\n" and figure.caption
 
 
-def test_a_registered_figure_appears_on_the_page_for_the_runs_it_applies_to(
-    bench_dir, monkeypatch
-):
+def test_a_registered_figure_appears_on_the_page_for_the_runs_it_applies_to(bench_dir, monkeypatch):
     registry = Registry("figure")
     for name in list_figures():
         registry.register(name, get_figure(name))
@@ -170,18 +168,19 @@ def test_a_registered_figure_appears_on_the_page_for_the_runs_it_applies_to(
 
 
 def test_importing_the_figure_registry_or_a_family_figure_module_loads_no_matplotlib():
-    code = (
-        "import sys, overtone; before = set(sys.modules)\n"
-        "import overtone.figures\n"
-        "new = set(sys.modules) - before\n"
-        "import overtone.basis.figures, overtone.harmonic.figures, overtone.landau.figures\n"
-        "import overtone.sparsity.figures\n"
-        "heavy = [m for m in sys.modules if m.split('.')[0] == 'matplotlib' or m in\n"
-        "         ('overtone.viz', 'overtone.report')]\n"
-        "engine = [m for m in new if m.startswith(('overtone.train', 'overtone.engine', 'torch'))]\n"
-        "print(sorted(new), heavy, engine)\n"
-        "sys.exit(1 if heavy or engine else 0)\n"
-    )
+    code = """if True:
+        import sys, overtone
+        before = set(sys.modules)
+        import overtone.figures
+        new = set(sys.modules) - before
+        import overtone.basis.figures, overtone.harmonic.figures, overtone.landau.figures
+        import overtone.sparsity.figures
+        heavy = [m for m in sys.modules if m.split(".")[0] == "matplotlib"
+                 or m in ("overtone.viz", "overtone.report")]
+        engine = [m for m in new if m.startswith(("overtone.train", "overtone.engine", "torch"))]
+        print(sorted(new), heavy, engine)
+        sys.exit(1 if heavy or engine else 0)
+    """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
