@@ -10,14 +10,18 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from overtone import figures
+from overtone._registry import Registry
 from overtone.bench import run_bench, spec_from_dict
+from overtone.figures import Figure, FigureContext, get_figure, list_figures
 from overtone.models import LANDAU_RECIPES
-from overtone.report import build_report, find_runs, write_report
+from overtone.report import ModelLoader, build_report, find_runs, write_report
 
 BASE = {"epochs": 2, "batch_size": 64, "data": "moons", "data_args": {"n_samples": 300}}
 SMALL = {"widths": [8], "batch_norm": False, "dropout": 0.0}
@@ -107,6 +111,79 @@ def test_report_of_a_single_run(bench_dir):
     page = build_report(bench_dir / "runs" / "fig" / "hermite-seed0")
     assert page.count("<img") == 3  # curves, decision boundary, activation shape
     assert "hermite" in page
+
+
+# --------------------------------------------------------------------------- registered figures
+
+FAMILY_FIGURES = {  # registered name -> (module, the cells it applies to in this bench)
+    "basis-activation-shapes": ("overtone.basis.figures", {"hermite"}),
+    "harmonic-spectra": ("overtone.harmonic.figures", {"harmonic"}),
+    "landau-beta-temperature": ("overtone.landau.figures", {"landau"}),
+    "sparsity-curves": ("overtone.sparsity.figures", {"pruned"}),
+    "sparsity-masks": ("overtone.sparsity.figures", {"pruned"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_FIGURES))
+def test_each_family_module_registers_its_figure_and_draws_it_only_where_it_applies(
+    bench_dir, name
+):
+    module, applies_to = FAMILY_FIGURES[name]
+    assert name in list_figures()
+    draw = get_figure(name)
+    assert draw.__module__ == module
+    runs = find_runs(bench_dir)
+    loader = ModelLoader()
+    for cell in MODELS:
+        drawn = draw(FigureContext(cell, [r for r in runs if r.cell == cell], loader))
+        assert len(drawn) == (cell in applies_to), (name, cell)
+        for figure in drawn:
+            assert figure.data[:8] == b"\x89PNG\r\n\x1a\n" and figure.caption
+
+
+def test_a_registered_figure_appears_on_the_page_for_the_runs_it_applies_to(bench_dir, monkeypatch):
+    registry = Registry("figure")
+    for name in list_figures():
+        registry.register(name, get_figure(name))
+    monkeypatch.setattr(figures, "FIGURES", registry)
+
+    def seeds(ctx: FigureContext) -> list[Figure]:  # applies to groups with a harmonic cell
+        if "harmonic" not in ctx.cells():
+            return []
+        svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="200" height="120"/>'
+        return [Figure(f"{ctx.name}: custom <seeds> {len(ctx.runs)}", svg, "image/svg+xml")]
+
+    figures.register_figure("zz-custom-seeds", seeds)
+    assert list_figures()[-1] == "zz-custom-seeds"
+    page = build_report(bench_dir)
+    caption = html.escape("fig: custom <seeds> 10")
+    assert f"<figcaption>{caption}</figcaption>" in page
+    assert f'alt="{caption}" src="data:image/svg+xml;base64,' in page
+    assert page.count("<img") == 8  # the seven of the bench, then the registered one
+    assert page.index("final masks") < page.index(caption)  # registered ones in name order
+    single = build_report(bench_dir / "runs" / "fig" / "hermite-seed0")
+    assert "custom" not in single and single.count("<img") == 3
+    with pytest.raises(ValueError, match="'zz-custom-seeds' is already registered"):
+        figures.register_figure("zz-custom-seeds", seeds)
+
+
+def test_importing_the_figure_registry_or_a_family_figure_module_loads_no_matplotlib():
+    code = """if True:
+        import sys, overtone
+        before = set(sys.modules)
+        import overtone.figures
+        new = set(sys.modules) - before
+        import overtone.basis.figures, overtone.harmonic.figures, overtone.landau.figures
+        import overtone.sparsity.figures
+        heavy = [m for m in sys.modules if m.split(".")[0] == "matplotlib"
+                 or m in ("overtone.viz", "overtone.report")]
+        engine = [m for m in new if m.startswith(("overtone.train", "overtone.engine", "torch"))]
+        print(sorted(new), heavy, engine)
+        sys.exit(1 if heavy or engine else 0)
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 CHECKER = """<script>

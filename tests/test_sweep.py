@@ -218,21 +218,21 @@ def test_a_trial_asked_in_a_race_beyond_n_is_marked_surplus_not_run(tmp_path, mo
     """Two workers that both see N-1 taken trials both ask: the later trial is not run. The
     worker then waits for the other's trial, which dies (no heartbeat after its first), and
     replaces it."""
-    from overtone import sweep
+    from overtone.sweep import worker
 
     url = f"sqlite:///{tmp_path}/sweeps.db"
     spec = _spec()
     storage = make_storage(url, 1)
     study = open_study(spec, storage)
     other = study.ask()  # another worker's trial: it beats once, then its worker is killed
-    storage.record_heartbeat(sweep._trial_id(storage, study, other.number))
-    real, calls = sweep._taken, []
+    storage.record_heartbeat(worker._trial_id(storage, study, other.number))
+    real, calls = worker._taken, []
 
     def blind_first_look(study):  # the first look happens before the other worker asked
         calls.append(1)
         return [] if len(calls) == 1 else real(study)
 
-    monkeypatch.setattr(sweep, "_taken", blind_first_look)
+    monkeypatch.setattr(worker, "_taken", blind_first_look)
     result = run_worker(spec, tmp_path, trials=1, storage=url, heartbeat=1, log=None)
     assert result.ran == [2]
     trials = sorted(_study(url).trials, key=lambda t: t.number)
@@ -242,7 +242,7 @@ def test_a_trial_asked_in_a_race_beyond_n_is_marked_surplus_not_run(tmp_path, mo
 
 def test_the_heartbeat_survives_a_failing_database(capsys):
     """A failed heartbeat write is reported and retried, not the end of the heartbeats."""
-    from overtone.sweep import _Heartbeat
+    from overtone.sweep.worker import _Heartbeat
 
     class Flaky:
         calls = 0
