@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from overtone.config import TrainConfig
 from overtone.sparsity import build_pruner
-from overtone.sparsity.pruner import ResonancePruner, wave
+from overtone.sparsity.resonance import ResonancePruner, wave
 from overtone.train import train
 
 N = 8

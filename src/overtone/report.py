@@ -160,8 +160,8 @@ def _first_models(cells, loader: ModelLoader, keep: Callable[[torch.nn.Module], 
 def group_figures(name: str, runs: list[RunRecord], loader: ModelLoader) -> list[str]:
     """Every figure that applies to the runs of one group."""
     from overtone import viz
-    from overtone.activations._basis import BasisActivation
-    from overtone.layers.harmonic import HarmonicLayer
+    from overtone.basis import BasisActivation
+    from overtone.harmonic import HarmonicLayer
 
     cells = _cells(runs)
     curves = {label: [r.history for r in rs if r.history] for label, rs in cells.items()}
