@@ -47,7 +47,7 @@ from overtone.activations import (
     TropicalRationalActivation,
     fit_to,
 )
-from overtone.activations.hermite import hermite_basis
+from overtone.basis.hermite import hermite_basis
 
 FAMILIES = {
     "hermite": HermiteActivation,

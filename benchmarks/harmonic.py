@@ -27,8 +27,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from overtone._kernels import set_kernel_backend
-from overtone.activations import harmonic
-from overtone.layers import HarmonicLayer, harmonic_frequencies
+from overtone.harmonic import HarmonicLayer, harmonic, harmonic_frequencies
 from reference.harmonic_loop import LoopHarmonicLayer, loop_harmonic_activation
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from overtone.layers import LandauLinear
-from overtone.optim import (
+from overtone.landau import (
     AllenCahnBeta,
+    LandauLinear,
     allen_cahn_step,
     periodic_laplacian,
     recipe_terms,
@@ -19,7 +19,7 @@ from overtone.optim import (
 
 
 def _trainer(model: nn.Module) -> SimpleNamespace:
-    return SimpleNamespace(model=model, config=SimpleNamespace(model="test"))
+    return SimpleNamespace(model=model)  # what the callback reads of the loop (no config)
 
 
 def test_recipe_terms_vanish_for_a_scalar_beta_and_the_update_is_the_double_well():
@@ -89,7 +89,20 @@ def test_force_moves_a_buffer_beta_down_the_loss_and_clears_its_gradient():
     assert layer.beta.grad is None
     metrics = {}
     callback.on_epoch_end(None, metrics)
-    assert set(metrics) == {"beta/", "beta_min/", "beta_max/"}
+    assert metrics == {}  # β is reported through metrics(), which the engine merges
+    beta = layer.beta.detach()
+    assert callback.metrics() == {"beta/": float(beta.mean()), "beta_min/": float(beta.min()),
+                                  "beta_max/": float(beta.max())}  # fmt: skip
+
+
+def test_metrics_report_the_mean_beta_of_every_landau_layer():
+    model = nn.Sequential(LandauLinear(4, 3, beta_init=0.25), nn.ReLU(),
+                          LandauLinear(3, 2, beta="field", beta_init=-0.5))  # fmt: skip
+    callback = AllenCahnBeta()
+    assert callback.metrics() == {}  # before training: no layers known yet
+    callback.on_train_start(_trainer(model))
+    assert callback.metrics() == {"beta/0": 0.25, "beta/2": -0.5, "beta_min/2": -0.5,
+                                  "beta_max/2": -0.5}  # fmt: skip
 
 
 def test_beta_parameters_are_excluded_from_the_optimizer_when_on():
@@ -118,7 +131,7 @@ def test_the_force_is_each_steps_gradient_for_an_excluded_beta_parameter():
 
 
 def test_needs_landau_layers_and_a_stable_sign_for_fields():
-    with pytest.raises(ValueError, match="needs LandauLinear layers"):
+    with pytest.raises(ValueError, match="needs LandauLinear layers; model Linear has none"):
         AllenCahnBeta().on_train_start(_trainer(nn.Linear(2, 2)))
     with pytest.raises(ValueError, match="anti-diffusion"):
         AllenCahnBeta(laplacian_sign=-1).on_train_start(_trainer(LandauLinear(2, 3, beta="field")))

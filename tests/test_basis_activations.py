@@ -29,8 +29,8 @@ from overtone.activations import (
     tropical,
     tropical_rational,
 )
-from overtone.activations.fourier import fourier_moments
-from overtone.activations.tropical import _evaluator, piecewise_linear_moments
+from overtone.basis.fourier import fourier_moments
+from overtone.basis.tropical import _evaluator, piecewise_linear_moments
 from overtone.data import DatasetInfo
 from overtone.models import get_model
 from overtone.optim import weight_decay_groups
@@ -409,7 +409,7 @@ def test_replace_activations_in_transformer_encoder_layers(activation):
     x = torch.randn(2, 5, 16)
     with torch.no_grad():
         before = model(x)
-        report = replace_activations(model, "tropical_rational", degree=8, fit=False)
+        report = replace_activations(model, "tropical-rational", degree=8, fit=False)
         assert len(report) == 2
         for encoder_layer in model.layers:
             assert isinstance(encoder_layer.activation, TropicalRationalActivation)
@@ -517,7 +517,7 @@ def test_every_basis_activation_is_registered_by_name():
         "hermite": HermiteActivation,
         "fourier": FourierActivation,
         "tropical": TropicalActivation,
-        "tropical_rational": TropicalRationalActivation,
+        "tropical-rational": TropicalRationalActivation,
     }
     for name, cls in names.items():
         assert get_activation(name) is cls and issubclass(cls, BasisActivation)
@@ -527,7 +527,7 @@ def test_every_basis_activation_is_registered_by_name():
 def test_auto_backend_compiles_basis_kernels_on_the_cpu_only_for_large_tensors(monkeypatch):
     """Eager basis kernels are dozens of passes; "auto" compiles them from 2^16 elements (where
     no native kernel takes the call: here native kernels are off)."""
-    from overtone.activations.hermite import hermite_forward
+    from overtone.basis.hermite import hermite_forward
 
     monkeypatch.setenv("OVERTONE_NATIVE", "0")
     compiled = []

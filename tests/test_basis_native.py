@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from overtone import _kernels
-from overtone.activations import (
+from overtone.basis import (
     FourierActivation,
     HermiteActivation,
     TropicalActivation,
@@ -25,12 +25,12 @@ FAMILIES = {
     "fourier": (FourierActivation, fourier_native, "fourier_forward"),
     "hermite": (HermiteActivation, hermite_native, "hermite_forward"),
     "tropical": (TropicalActivation, tropical_native, "tropical_forward"),
-    "tropical_rational": (TropicalRationalActivation, tropical_native, "tropical_forward"),
+    "tropical-rational": (TropicalRationalActivation, tropical_native, "tropical_forward"),
 }
 # inputs far from 0 that each family still evaluates in float32 (He_8(1e3) ~ 1e24 would
 # dominate every relative error; a cosine does not grow, a max-plus polynomial grows linearly)
 LARGE = {"fourier": [40.0, -1e3], "hermite": [6.0, -8.0]}
-LARGE["tropical"] = LARGE["tropical_rational"] = LARGE["fourier"]
+LARGE["tropical"] = LARGE["tropical-rational"] = LARGE["fourier"]
 
 pytestmark = pytest.mark.skipif(
     any(module._lib() is None for _, module, _ in FAMILIES.values()),

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from overtone import _kernels, _native
-from overtone.activations import fourier
-from overtone.activations import fourier_native as native
+from overtone.basis import fourier
+from overtone.basis import fourier_native as native
 
 pytestmark = pytest.mark.skipif(
     native._lib() is None, reason="no C compiler: the native Fourier kernels are not built"

@@ -12,9 +12,8 @@ from torch import nn
 from overtone.callbacks import Callback, build_callbacks, callback_options, list_callbacks
 from overtone.config import ConfigError
 from overtone.engine import train
-from overtone.layers import HarmonicLayer
-from overtone.models import HarmonicMLP
-from overtone.optim import FrequencyAwareScaling, build_scheduler
+from overtone.harmonic import FrequencyAwareScaling, HarmonicLayer, HarmonicMLP
+from overtone.optim import build_scheduler
 
 
 def _model() -> nn.Module:

@@ -9,15 +9,22 @@ import torch
 from torch import nn
 
 from overtone import _kernels
-from overtone.activations import HarmonicActivation, HarmonicFunction, harmonic
-from overtone.activations.harmonic import (
+from overtone.data import DatasetInfo
+from overtone.harmonic import (
+    HarmonicActivation,
+    HarmonicFunction,
+    HarmonicLayer,
+    HarmonicMLP,
+    frequency_init_scale,
+    harmonic,
+    harmonic_frequencies,
+)
+from overtone.harmonic.activation import (
     harmonic_backward,
     harmonic_backward_with_frequency,
     harmonic_forward,
 )
-from overtone.data import DatasetInfo
-from overtone.layers import HarmonicLayer, frequency_init_scale, harmonic_frequencies
-from overtone.models import HarmonicMLP, get_model
+from overtone.models import get_model
 from reference.harmonic_loop import LoopHarmonicLayer, loop_harmonic_activation
 
 F64 = torch.float64

@@ -10,8 +10,8 @@ import pytest
 import torch
 from numpy.polynomial import hermite_e
 
-from overtone.activations import hermite
-from overtone.activations import hermite_native as native
+from overtone.basis import hermite
+from overtone.basis import hermite_native as native
 
 pytestmark = pytest.mark.skipif(
     native._lib() is None, reason="no C compiler: the native Hermite kernels are not built"

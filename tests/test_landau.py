@@ -16,14 +16,15 @@ from overtone.cli import main
 from overtone.config import TrainConfig, load_config
 from overtone.data import get_dataset
 from overtone.engine import Trainer, resume, train
-from overtone.layers import BETA_KINDS, POSITIONS, LandauLinear
-from overtone.losses import (
+from overtone.landau import (
+    BETA_KINDS,
     NORMALIZATIONS,
+    POSITIONS,
     GinzburgLandauLoss,
-    build_loss,
+    LandauLinear,
     central_difference,
-    list_losses,
 )
+from overtone.losses import LOSSES, build_loss, list_losses
 from overtone.models import LANDAU_RECIPES, get_model
 
 F64 = torch.float64
@@ -178,11 +179,21 @@ def test_spatial_term_is_open_or_periodic_along_a_real_dimension():
 
 
 def test_loss_by_name_and_bad_arguments():
-    assert "ginzburg_landau" in list_losses() and "cross_entropy" in list_losses()
-    loss = build_loss("ginzburg_landau", alpha=0.5, normalize="softmax")
+    assert "ginzburg-landau" in list_losses() and "cross-entropy" in list_losses()
+    loss = build_loss("ginzburg-landau", alpha=0.5, normalize="softmax")
     assert isinstance(loss, GinzburgLandauLoss) and loss.alpha == 0.5
     with pytest.raises(ValueError, match="has no option 'beta'"):
-        build_loss("ginzburg_landau", beta=1)
+        build_loss("ginzburg-landau", beta=1)
+    assert list_losses() == ["cross-entropy", "ginzburg-landau"]  # kebab-case only
+
+
+@pytest.mark.parametrize(("old", "new"), [("ginzburg_landau", "ginzburg-landau"),
+                                          ("cross_entropy", "cross-entropy")])  # fmt: skip
+def test_former_loss_names_are_aliases(tmp_path, old, new):
+    assert LOSSES.get(old) is LOSSES.get(new) and LOSSES.canonical(old) == new
+    assert type(build_loss(old)) is type(build_loss(new))
+    config = TrainConfig(model="landau-net", data="moons", loss=old, out=str(tmp_path))
+    assert LOSSES.canonical(config.loss) == new  # a saved config's former name still validates
     bad = [
         ({"normalize": "sigmoid"}, "normalize must be one of"),
         ({"quartic_sign": 2}, "quartic_sign must be"),

@@ -8,12 +8,14 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from overtone.basis import FourierActivation, HermiteActivation, TropicalRationalActivation
 from overtone.optim import (
     build_optimizer,
     build_scheduler,
     list_optimizers,
     list_schedulers,
     optimizer_options,
+    weight_decay_groups,
 )
 
 
@@ -121,3 +123,55 @@ def test_plateau_watches_accuracy_upwards_and_rejects_unknown_metrics():
         build_scheduler("plateau", opt, total_steps=10, steps_per_epoch=1, monitor="val_los")
     with pytest.raises(ValueError, match=r"factor in \(0, 1\), got 1.5"):
         build_scheduler("plateau", opt, total_steps=10, steps_per_epoch=1, factor=1.5)
+
+
+# ---------------------------------------------------------------------- no_weight_decay
+
+
+class _Embedding(torch.nn.Module):
+    """A module that exempts its own 2-d table (and a nested weight) from weight decay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = torch.nn.Parameter(torch.zeros(4, 3))
+        self.proj = torch.nn.Linear(3, 3)
+        self.inner = torch.nn.Linear(3, 3)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"table", "inner.weight"}
+
+
+def _decayed_names(model: torch.nn.Module, weight_decay: float = 0.1) -> set[str]:
+    groups = weight_decay_groups(model, weight_decay)
+    assert groups[0]["weight_decay"] == weight_decay
+    assert all(g["weight_decay"] == 0.0 for g in groups[1:])
+    decayed = {id(p) for p in groups[0]["params"]}
+    grouped = [id(p) for g in groups for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())  # each exactly once
+    return {n for n, p in model.named_parameters() if id(p) in decayed}
+
+
+def test_modules_exempt_their_own_parameters_through_no_weight_decay():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), _Embedding())
+    assert _decayed_names(model) == {"0.weight", "1.proj.weight"}
+
+
+def test_basis_activation_coefficients_get_no_weight_decay():
+    model = torch.nn.Sequential(
+        torch.nn.Linear(3, 4),
+        HermiteActivation(3, channels=4),  # (4, 4) coefficients: 2-d, decayed by the ndim rule
+        FourierActivation(2, channels=4),
+        TropicalRationalActivation(2, channels=4),
+    )
+    assert _decayed_names(model) == {"0.weight"}
+    for module in list(model)[1:]:
+        assert module.no_weight_decay() == {n for n, _ in module.named_parameters()}
+
+
+def test_no_weight_decay_naming_a_missing_parameter_is_an_error():
+    class Wrong(_Embedding):
+        def no_weight_decay(self) -> set[str]:
+            return {"tabel"}
+
+    with pytest.raises(ValueError, match=r"Wrong \(1\)\.no_weight_decay\(\) names 'tabel'.*table"):
+        weight_decay_groups(torch.nn.Sequential(torch.nn.Linear(3, 3), Wrong()), 0.1)

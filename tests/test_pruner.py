@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -53,6 +54,29 @@ def test_cubic_schedule_and_one_shot():
     assert gradual.target(0.5) == gradual.target(0.9) == pytest.approx(0.8)
     one_shot = MagnitudePruner(0.8, end=0.5, schedule="one-shot")
     assert (one_shot.target(0.49), one_shot.target(0.5)) == (0.0, 0.8)
+
+
+@pytest.mark.parametrize("name", list_pruners())
+def test_pruners_read_the_loops_total_steps_and_report_through_metrics(name):
+    """A loop offering the hook protocol (no engine config): the run length is
+    ``trainer.total_steps``, and the achieved sparsity comes from ``metrics()``."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    loop = SimpleNamespace(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                           total_steps=1234, steps_per_epoch=7)  # fmt: skip
+    pruner = build_pruner(name, 0.5, update_every=10)
+    assert pruner.metrics() == {}  # nothing to report before it owns masks
+    pruner.on_train_start(loop)
+    assert pruner.total_steps == 1234
+    metrics = {"val_acc": 0.5}
+    pruner.on_epoch_end(loop, metrics)
+    assert metrics == {"val_acc": 0.5}  # numbers go through metrics(), not on_epoch_end
+    reported = pruner.metrics()
+    assert reported["sparsity"] == pruner.masks.sparsity()
+    if name == "resonance":
+        assert reported == {"sparsity": reported["sparsity"], "resonance_amplitude": 0.0}
+    else:
+        assert set(reported) == {"sparsity"}
 
 
 class _Crash(Exception):

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from overtone.config import TrainConfig
 from overtone.engine import train
 from overtone.sparsity import build_pruner
-from overtone.sparsity.pruner import ResonancePruner, wave
+from overtone.sparsity.resonance import ResonancePruner, wave
 
 N = 8
 

@@ -19,6 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
+# every family, so that their register(...) lines (models, activations, hooks, figures) have run
+import overtone.basis
+import overtone.harmonic
+import overtone.landau
+import overtone.sparsity  # noqa: F401
 from overtone._registry import unknown_option
 from overtone.callbacks import CALLBACKS, Callback, callback_options
 from overtone.config import ConfigError, TrainConfig, a_kind

@@ -10,10 +10,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from overtone.train import train  # the 0.1 engine module
-
 from overtone.callbacks import Callback
 from overtone.config import TrainConfig
+from overtone.engine import train  # the 0.1 engine module
 
 
 class Stop(Callback):

@@ -2,7 +2,7 @@
 
 Neuron k (1-based) of ``out_features`` has period ``f_k = min(k * base_freq, max_freq)`` and
 output ``sin(2π z_k / f_k) + residual * z_k`` with ``z = x W^T + b``. Kept slow and literal on
-purpose: tests compare :class:`overtone.layers.HarmonicLayer` with it, and
+purpose: tests compare :class:`overtone.harmonic.HarmonicLayer` with it, and
 ``benchmarks/harmonic.py`` times it.
 """
 

@@ -1,41 +1,63 @@
 """Activations by name: torch's standard ones and overtone's.
 
-- ``harmonic``: ``w(2π x / f) + ρ x`` (harmonic networks).
-- ``hermite``, ``fourier``, ``tropical``, ``tropical_rational``: learnable basis activations
-  (Khalfaoui-Hassani & Kesselheim 2025) at unit gain, fittable to GELU / ReLU / SiLU / tanh
-  with :func:`fit_to` and swapped into any model with :func:`replace_activations`.
+This package is the name -> class catalogue (:func:`get_activation`, :func:`create_activation`,
+:func:`activation_factory`, :func:`list_activations`); the activations themselves live with
+their family and are re-exported here:
+
+- ``harmonic``: ``w(2π x / f) + ρ x`` (harmonic networks, :mod:`overtone.harmonic`).
+- ``hermite``, ``fourier``, ``tropical``, ``tropical-rational``: learnable basis activations
+  (Khalfaoui-Hassani & Kesselheim 2025, :mod:`overtone.basis`) at unit gain, fittable to GELU /
+  ReLU / SiLU / tanh with :func:`fit_to` and swapped into any model with
+  :func:`replace_activations`.
+
+Importing it loads torch and these families only (no data sets, no training engine).
 """
 
-from overtone.activations._basis import BasisActivation
 from overtone.activations._registry import (
+    ACTIVATIONS,
     activation_factory,
     create_activation,
     get_activation,
     list_activations,
     register_activation,
 )
-from overtone.activations.fit import FIT_TARGETS, FitReport, fit_to
-from overtone.activations.fourier import FourierActivation, FourierFunction, fourier
-from overtone.activations.harmonic import WAVES, HarmonicActivation, HarmonicFunction, harmonic
-from overtone.activations.hermite import HermiteActivation, HermiteFunction, hermite
-from overtone.activations.replace import ReplacementReport, replace_activations
-from overtone.activations.tropical import (
+from overtone.basis import (
+    FIT_TARGETS,
+    BasisActivation,
+    FitReport,
+    FourierActivation,
+    FourierFunction,
+    HermiteActivation,
+    HermiteFunction,
+    ReplacementReport,
     TropicalActivation,
     TropicalFunction,
     TropicalRationalActivation,
+    fit_to,
+    fourier,
+    hermite,
+    replace_activations,
     tropical,
     tropical_rational,
+)
+from overtone.harmonic.activation import (
+    HARMONIC_WAVES,
+    HarmonicActivation,
+    HarmonicFunction,
+    harmonic,
 )
 
 register_activation("harmonic", HarmonicActivation)
 register_activation("hermite", HermiteActivation)
 register_activation("fourier", FourierActivation)
 register_activation("tropical", TropicalActivation)
-register_activation("tropical_rational", TropicalRationalActivation)
+register_activation("tropical-rational", TropicalRationalActivation)
+ACTIVATIONS.alias("tropical_rational", "tropical-rational")
 
 __all__ = [
+    "ACTIVATIONS",
     "FIT_TARGETS",
-    "WAVES",
+    "HARMONIC_WAVES",
     "BasisActivation",
     "FitReport",
     "FourierActivation",

@@ -1,7 +1,9 @@
-"""Activation name -> ``nn.Module`` class table.
+"""Activation name -> ``nn.Module`` class table, with torch's standard activations.
 
-Later families (harmonic, hermite, fourier, tropical) add themselves here with plain
-``register_activation(...)`` lines, so every model that takes ``activation=`` can use them.
+The overtone families (harmonic, hermite, fourier, tropical) are added by plain
+``register_activation(...)`` lines in :mod:`overtone.activations`, so every model that takes
+``activation=`` can use them. Names are lower-case kebab-case (``leaky-relu``); former names
+stay as aliases (``leaky_relu``) so saved configs still load.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def activation_factory(
     if per_channel and "channels" not in allowed:
         raise ValueError(
             f"activation {name!r} has no per-channel coefficients (per_channel needs one of the "
-            "learnable basis activations: hermite, fourier, tropical, tropical_rational)"
+            "learnable basis activations: hermite, fourier, tropical, tropical-rational)"
         )
 
     def make(channels: int, channel_dim: int) -> nn.Module:
@@ -88,9 +90,11 @@ register_activation("gelu", nn.GELU)
 register_activation("silu", nn.SiLU)
 register_activation("tanh", nn.Tanh)
 register_activation("sigmoid", nn.Sigmoid)
-register_activation("leaky_relu", nn.LeakyReLU)
+register_activation("leaky-relu", nn.LeakyReLU)
 register_activation("elu", nn.ELU)
 register_activation("softplus", nn.Softplus)
 register_activation("mish", nn.Mish)
 register_activation("rrelu", nn.RReLU)  # random leaky slope while training (the Landau recipe)
 register_activation("identity", nn.Identity)
+
+ACTIVATIONS.alias("leaky_relu", "leaky-relu")

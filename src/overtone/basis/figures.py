@@ -9,7 +9,7 @@ from overtone.figures import Figure, FigureContext, register_figure, render
 def activation_shapes(ctx: FigureContext) -> list[Figure]:
     """Learned shapes (solid) against the initial ones (dashed), one row per cell."""
     from overtone import viz  # matplotlib only when drawing
-    from overtone.activations import BasisActivation  # here: the family imports this module
+    from overtone.basis.base import BasisActivation
 
     shapes = {
         label: [(n, m, dict(initial.named_modules())[n])

@@ -23,7 +23,7 @@ def harmonic_spectra(ctx: FigureContext) -> list[Figure]:
     import torch
 
     from overtone import viz  # matplotlib only when drawing
-    from overtone.layers import HarmonicLayer  # here: the family imports this module
+    from overtone.harmonic.layer import HarmonicLayer
 
     figures = []
     for label, trained, initial in ctx.first_models(HarmonicLayer)[:MAX_MODELS]:

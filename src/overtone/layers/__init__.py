@@ -1,12 +1,13 @@
-"""Layers of the overtone families."""
+"""The families' layers, re-exported from their packages: :class:`HarmonicLayer`
+(:mod:`overtone.harmonic`) and :class:`LandauLinear` (:mod:`overtone.landau`)."""
 
-from overtone.layers.harmonic import (
+from overtone.harmonic.layer import (
     FREQUENCY_SCHEDULES,
     HarmonicLayer,
     frequency_init_scale,
     harmonic_frequencies,
 )
-from overtone.layers.landau import BETA_KINDS, POSITIONS, LandauLinear, input_positions
+from overtone.landau.layer import BETA_KINDS, POSITIONS, LandauLinear, input_positions
 
 __all__ = [
     "BETA_KINDS",

@@ -1,4 +1,6 @@
-"""Training losses by name: ``cross_entropy`` (default) and ``ginzburg_landau``.
+"""Training losses by name: ``cross-entropy`` (default) and ``ginzburg-landau``
+(:class:`overtone.landau.GinzburgLandauLoss`). The former names ``cross_entropy`` and
+``ginzburg_landau`` stay as aliases, so saved configs still load.
 
 A loss is an ``nn.Module`` called as ``loss(logits, targets)`` with logits ``(..., C)`` and
 integer targets ``(...)``; configs choose one with ``loss = "<name>"`` and its options with
@@ -14,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from overtone._registry import Registry, check_options, keyword_options
-from overtone.losses.ginzburg_landau import (
+from overtone.landau.loss import (
     BOUNDARIES,
     NORMALIZATIONS,
     GinzburgLandauLoss,

@@ -1,9 +1,16 @@
 """Models by name: the baselines every comparison needs and the overtone families.
 
+The baselines (``mlp``, ``cnn``, ``gpt``) live here; the families' networks live with their
+family (:class:`overtone.harmonic.HarmonicMLP`, :class:`overtone.landau.LandauNet`) and are
+registered here by name.
+
 A model's ``demo`` variants are config overrides (``model_args``, ``callbacks``, ...) that
 ``overtone demo`` trains beside the baselines.
 """
 
+from overtone.harmonic.model import HarmonicMLP, build_harmonic_mlp
+from overtone.landau.model import RECIPES as LANDAU_RECIPES
+from overtone.landau.model import LandauNet, build_landau_net
 from overtone.models._registry import (
     MODELS,
     ModelSpec,
@@ -16,9 +23,6 @@ from overtone.models._registry import (
 )
 from overtone.models.cnn import SmallCNN, build_cnn
 from overtone.models.gpt import GPT, build_gpt
-from overtone.models.harmonic_mlp import HarmonicMLP, build_harmonic_mlp
-from overtone.models.landau_net import RECIPES as LANDAU_RECIPES
-from overtone.models.landau_net import LandauNet, build_landau_net
 from overtone.models.mlp import MLP, build_mlp
 
 _SMALL_MLP = {"widths": [64, 64], "batch_norm": False, "dropout": 0.0}

@@ -91,18 +91,38 @@ def build_optimizer(
     return cls(params, lr=lr, weight_decay=weight_decay, **options)
 
 
+def no_weight_decay_parameters(model: torch.nn.Module) -> set[int]:
+    """``id``s of the parameters that modules of ``model`` exempt from weight decay.
+
+    The protocol (as in timm): a module may define ``no_weight_decay(self) -> set[str]``
+    naming its own parameters, relative to itself (``"coefficients"``, ``"head.bias"``).
+    """
+    exempt = set()
+    for prefix, module in model.named_modules():
+        declare = getattr(module, "no_weight_decay", None)
+        if not callable(declare):
+            continue
+        for name in declare():
+            try:
+                exempt.add(id(module.get_parameter(name)))
+            except AttributeError:
+                where = f"{type(module).__name__} ({prefix or 'the model'})"
+                raise ValueError(
+                    f"{where}.no_weight_decay() names {name!r}, which is not one of its "
+                    f"parameters (allowed: {', '.join(n for n, _ in module.named_parameters())})"
+                ) from None
+    return exempt
+
+
 def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Parameter groups that decay only weight matrices and kernels (``ndim >= 2``).
 
-    Biases, normalization scales and the coefficients of learnable activations
-    (:class:`overtone.activations.BasisActivation`, whose unit-gain init weight decay would
-    pull towards zero) go in a second group with ``weight_decay = 0``, as in nanoGPT and timm.
+    Biases, normalization scales and the parameters a module exempts through
+    ``no_weight_decay()`` (:func:`no_weight_decay_parameters`; e.g. the coefficients of the
+    learnable basis activations, whose unit-gain init weight decay would pull towards zero) go
+    in a second group with ``weight_decay = 0``, as in nanoGPT and timm.
     """
-    from overtone.activations import BasisActivation
-
-    no_decay = {
-        id(p) for m in model.modules() if isinstance(m, BasisActivation) for p in m.parameters()
-    }
+    no_decay = no_weight_decay_parameters(model)
     decay, rest = [], []
     for p in model.parameters():
         if not p.requires_grad:

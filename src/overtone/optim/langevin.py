@@ -35,27 +35,25 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
-
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+from overtone._checks import is_finite
 
 
 def check_hyperparameters(lr: float, damping: float, temperature: float, weight_decay: float):
     """Raise ``ValueError`` naming the bad value and what is allowed."""
     checks = (
-        ("lr", lr, "a finite number >= 0", _number(lr) and lr >= 0),
-        ("damping", damping, "in (0, 1] (1 - momentum)", _number(damping) and 0 < damping <= 1),
+        ("lr", lr, "a finite number >= 0", is_finite(lr) and lr >= 0),
+        ("damping", damping, "in (0, 1] (1 - momentum)", is_finite(damping) and 0 < damping <= 1),
         (
             "temperature",
             temperature,
             "a finite number >= 0",
-            _number(temperature) and temperature >= 0,
+            is_finite(temperature) and temperature >= 0,
         ),
         (
             "weight_decay",
             weight_decay,
             "a finite number >= 0",
-            _number(weight_decay) and weight_decay >= 0,
+            is_finite(weight_decay) and weight_decay >= 0,
         ),
     )
     for name, value, allowed, ok in checks:

@@ -19,13 +19,7 @@ Modules: ``runs`` (discovery), ``models`` (a run's models and data), ``tables``,
 (the figures for every run), ``page`` (assembly).
 """
 
-# --- integration: the family __init__ modules import these; then this block goes ---------
-import overtone.basis.figures
-import overtone.harmonic.figures
-import overtone.landau.figures
-import overtone.sparsity.figures  # noqa: F401
-
-# -------------------------------------------------------------------------------------------
+import overtone.build  # noqa: F401  (imports every family: their models and report figures)
 from overtone.figures import RunRecord
 from overtone.report.models import ModelLoader
 from overtone.report.page import build_report, group_figures, write_report

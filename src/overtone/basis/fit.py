@@ -23,7 +23,7 @@ from torch import nn
 from torch.func import functional_call
 
 from overtone._kernels import kernel_backend
-from overtone.activations._basis import BasisActivation
+from overtone.basis.base import BasisActivation
 
 FIT_TARGETS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": F.gelu,

@@ -37,8 +37,8 @@ from typing import Any
 import torch
 
 from overtone._kernels import fused
-from overtone.activations import tropical_native
-from overtone.activations._basis import (
+from overtone.basis import tropical_native
+from overtone.basis.base import (
     CPU_COMPILE_NUMEL,
     BasisActivation,
     compute_dtype_view,
@@ -219,7 +219,7 @@ def tropical_rational(
 class TropicalActivation(BasisActivation):
     """Learnable max-plus polynomial ``s · max_{k=0..d} (c_k + k x)`` at unit gain (module doc).
 
-    Args: as :class:`overtone.activations.BasisActivation`.
+    Args: as :class:`overtone.basis.BasisActivation`.
     """
 
     def _create_parameters(self) -> None:

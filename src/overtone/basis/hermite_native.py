@@ -6,13 +6,14 @@ coefficient sum in registers (the degree is a compile-time constant up to 15), e
 forward by Clenshaw's recurrence (two multiply-adds per degree) and the backward in four, and
 streams its output past the cache, so both passes cost about the memory they touch.
 
-As for the Fourier kernels (:mod:`overtone.activations.fourier_native`): registered as
-``torch.ops.overtone.hermite_forward`` / ``hermite_backward`` (``torch.library.custom_op``
-with fake implementations, so ``torch.compile(fullgraph=True)`` and ``torch.export`` work),
-split into pieces fixed by the input's shape, float64 partial sums added in order (gradients
-bit-identical on any number of threads). :func:`usable` says when
-:class:`overtone.activations.HermiteFunction` takes this path: the ``"auto"`` kernel backend, a
-float32 CPU input, coefficients shared or per channel along one dimension, and a C compiler.
+As for the Fourier kernels (:mod:`overtone.basis.fourier_native`): registered as
+``torch.ops.overtone.hermite_forward`` / ``hermite_backward`` (:func:`native_forward` /
+:func:`native_backward` here; ``torch.library.custom_op`` with fake implementations, so
+``torch.compile(fullgraph=True)`` and ``torch.export`` work), split into pieces fixed by the
+input's shape, float64 partial sums added in order (gradients bit-identical on any number of
+threads). :func:`usable` says when :class:`overtone.basis.HermiteFunction` takes this path: the
+``"auto"`` kernel backend, a float32 CPU input, coefficients shared or per channel along one
+dimension, and a C compiler.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import math
 import torch
 
 from overtone import _native
-from overtone.activations._basis import native_pieces, native_usable
+from overtone.basis.base import native_pieces, native_usable
 
 _P, _I = _native.POINTER, _native.INT64
 _SIGNATURES = {
@@ -62,7 +63,7 @@ def _kernel_table(coef: torch.Tensor) -> torch.Tensor:
 
 
 @torch.library.custom_op("overtone::hermite_forward", mutates_args=())
-def hermite_forward(x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+def native_forward(x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
     """``Σ_k a_k He_k(x)/sqrt(k!)`` (float32 CPU; ``coef`` in the kernel layout ``(K, *b)``)."""
     rows, channels, inner, parts = native_pieces(x, coef[0])
     lib, x = _lib(), x.contiguous()
@@ -84,13 +85,13 @@ def hermite_forward(x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
     return y
 
 
-@hermite_forward.register_fake
+@native_forward.register_fake
 def _(x, coef):
     return torch.empty_like(x)
 
 
 @torch.library.custom_op("overtone::hermite_backward", mutates_args=())
-def hermite_backward(
+def native_backward(
     grad: torch.Tensor, x: torch.Tensor, coef: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``∂L/∂x`` and ``∂L/∂a`` (shaped like ``coef``), one pass."""
@@ -118,6 +119,6 @@ def hermite_backward(
     return grad_x, grad_coef.reshape(coef.shape).to(coef.dtype)
 
 
-@hermite_backward.register_fake
+@native_backward.register_fake
 def _(grad, x, coef):
     return torch.empty_like(x), torch.empty_like(coef)

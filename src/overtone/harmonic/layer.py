@@ -34,15 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from overtone.activations.harmonic import apply_harmonic, check_wave
+from overtone._checks import finite, is_number, positive_int
+from overtone.harmonic.activation import apply_harmonic, check_wave
 
 FREQUENCY_SCHEDULES = ("harmonic", "linear", "log", "random")
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def harmonic_frequencies(
@@ -56,12 +51,9 @@ def harmonic_frequencies(
 ) -> torch.Tensor:
     """The ``n`` periods ``f_1..f_n`` of a schedule (module docstring), computed in float64
     and returned in ``dtype`` (default: ``torch.get_default_dtype()``)."""
-    _positive_int("the number of neurons", n)
+    positive_int("the number of neurons", n)
     for name, value in (("base_freq", base_freq), ("max_freq", max_freq)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{name} must be a number, got {value!r}")
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        finite(name, value, 0, strict=True)
     if max_freq < base_freq:
         raise ValueError(f"max_freq ({max_freq!r}) must be >= base_freq ({base_freq!r})")
     if schedule == "harmonic":
@@ -108,9 +100,9 @@ class HarmonicLayer(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        self.in_features = _positive_int("in_features", in_features)
-        self.out_features = _positive_int("out_features", out_features)
-        if isinstance(residual, bool) or not isinstance(residual, (int, float)):
+        self.in_features = positive_int("in_features", in_features)
+        self.out_features = positive_int("out_features", out_features)
+        if not is_number(residual):
             raise ValueError(f"residual must be a number, got {residual!r}")
         if not math.isfinite(residual):
             raise ValueError(f"residual must be finite, got {residual!r}")

@@ -17,7 +17,7 @@ which is a diagonal rescaling of the input, so it is computed without any per-sa
   783 by 783.
 
 ``β`` (``beta``) is a scalar ``"buffer"`` (default: not trained by the optimizer; evolved, if at
-all, by :class:`overtone.optim.AllenCahnBeta`), a scalar ``"parameter"`` (the recipe: trained
+all, by :class:`overtone.landau.AllenCahnBeta`), a scalar ``"parameter"`` (the recipe: trained
 by the optimizer, which with heavy momentum runs it off to ``cosh(60) ≈ 6e25``) or a
 per-output-unit ``"field"`` buffer (``W_eff[i, j] = W[i, j](a_j cosh(g β_i) + t_dyn
 sinh(g β_i))``, two matrix products when ``a`` is not 1). ``beta_clamp`` bounds ``|β|`` in the
@@ -30,26 +30,14 @@ Init: ``W`` Xavier-normal, ``b = 0``, ``β = beta_init``, ``t = t_init``.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from overtone._checks import finite, positive_int
+
 POSITIONS = ("unit", "normalized", "arange")
 BETA_KINDS = ("buffer", "parameter", "field")
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _finite(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
 
 
 def input_positions(kind: str, in_features: int) -> torch.Tensor:
@@ -92,19 +80,19 @@ class LandauLinear(nn.Module):
         t_init: float = 1.0,
     ) -> None:
         super().__init__()
-        self.in_features = _positive_int("in_features", in_features)
-        self.out_features = _positive_int("out_features", out_features)
-        self.rapidity_gain = _finite("rapidity_gain", rapidity_gain)
+        self.in_features = positive_int("in_features", in_features)
+        self.out_features = positive_int("out_features", out_features)
+        self.rapidity_gain = finite("rapidity_gain", rapidity_gain)
         if beta not in BETA_KINDS:
             raise ValueError(f"beta must be one of {BETA_KINDS}, got {beta!r}")
-        if beta_clamp is not None and not _finite("beta_clamp", beta_clamp) > 0:
+        if beta_clamp is not None and not finite("beta_clamp", beta_clamp) > 0:
             raise ValueError(f"beta_clamp must be None or a number > 0, got {beta_clamp!r}")
         self.position_kind, self.beta_kind, self.beta_clamp = position, beta, beta_clamp
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
-        self.t = nn.Parameter(torch.tensor(_finite("t_init", t_init)))
+        self.t = nn.Parameter(torch.tensor(finite("t_init", t_init)))
         initial = torch.full(
-            (out_features,) if beta == "field" else (), _finite("beta_init", beta_init)
+            (out_features,) if beta == "field" else (), finite("beta_init", beta_init)
         )
         if beta == "parameter":
             self.beta = nn.Parameter(initial)

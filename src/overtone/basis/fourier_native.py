@@ -7,13 +7,14 @@ the size of the float32 rounding of the phase itself), where inductor calls the 
 ``cos`` separately and the eager path runs dozens of passes (``docs/benchmarks.md``).
 
 The kernels are registered as ``torch.ops.overtone.fourier_forward`` / ``fourier_backward``
-(``torch.library.custom_op`` with fake implementations), so models using them still work
+(:func:`native_forward` / :func:`native_backward` here; ``torch.library.custom_op`` with fake
+implementations), so models using them still work
 under ``torch.compile(fullgraph=True)`` and ``torch.export``. Work is split into pieces fixed
 by the input's shape alone (never by the thread count) and the pieces' float64 partial sums
 are added in order, so gradients are bit-identical whatever ``torch.get_num_threads()`` is;
 pieces run on a thread pool (``ctypes`` releases the GIL).
 
-:func:`usable` says when :class:`overtone.activations.FourierFunction` takes this path: the
+:func:`usable` says when :class:`overtone.basis.FourierFunction` takes this path: the
 ``"auto"`` kernel backend, a float32 CPU input, coefficients shared or per channel along one
 dimension, and a C compiler (:mod:`overtone._native`). Otherwise the torch kernels run.
 """
@@ -27,7 +28,7 @@ import math
 import torch
 
 from overtone import _native
-from overtone.activations._basis import (
+from overtone.basis.base import (
     inverse_factorials,
     native_pieces,
     native_usable,
@@ -72,7 +73,7 @@ def _kernel_parameters(bias, amplitudes, frequencies, phases):
 
 
 @torch.library.custom_op("overtone::fourier_forward", mutates_args=())
-def fourier_forward(
+def native_forward(
     x: torch.Tensor,
     bias: torch.Tensor,
     amplitudes: torch.Tensor,
@@ -99,13 +100,13 @@ def fourier_forward(
     return y
 
 
-@fourier_forward.register_fake
+@native_forward.register_fake
 def _(x, bias, amplitudes, frequencies, phases):
     return torch.empty_like(x)
 
 
 @torch.library.custom_op("overtone::fourier_backward", mutates_args=())
-def fourier_backward(
+def native_backward(
     grad: torch.Tensor,
     x: torch.Tensor,
     bias: torch.Tensor,
@@ -144,7 +145,7 @@ def fourier_backward(
     return (grad_x, sum_g.reshape(bias.shape).to(bias.dtype), *shaped)
 
 
-@fourier_backward.register_fake
+@native_backward.register_fake
 def _(grad, x, bias, amplitudes, frequencies, phases):
     like = (x, bias, amplitudes, frequencies, phases)
     return tuple(torch.empty_like(t) for t in like)

@@ -4,7 +4,7 @@
 layer's periods reach ``input_max_freq`` (5 in the original), hidden layers'
 ``hidden_max_freq`` (3). The classifier is a plain ``nn.Linear`` with weights and bias
 ``U(±1/sqrt(fan_in))``. Train it with the ``frequency-aware`` callback
-(:mod:`overtone.optim.frequency_aware`) for the original recipe.
+(:mod:`overtone.harmonic.scaling`) for the original recipe.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from math import prod
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from overtone.data import DatasetInfo
-from overtone.layers.harmonic import HarmonicLayer
+from overtone.harmonic.layer import HarmonicLayer
+
+if TYPE_CHECKING:
+    from overtone.data import DatasetInfo
 
 
 class HarmonicMLP(nn.Module):

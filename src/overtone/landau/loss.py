@@ -24,21 +24,14 @@ periodic: it depends on the shuffle order and is non-zero at a perfect fit), wit
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from overtone._checks import finite
+
 NORMALIZATIONS = ("softmax", "tanh", "maxabs")
 BOUNDARIES = ("open", "periodic")
-
-
-def _number(name: str, value: object, low: float = -math.inf) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value < low:
-        raise ValueError(f"{name} must be a finite number >= {low}, got {value!r}")
-    return float(value)
 
 
 def normalize_logits(logits: torch.Tensor, how: str, eps: float) -> torch.Tensor:
@@ -78,8 +71,8 @@ class GinzburgLandauLoss(nn.Module):
         spatial_boundary: str = "open",
     ) -> None:
         super().__init__()
-        self.alpha = _number("alpha", alpha, 0.0)
-        self.gamma = _number("gamma", gamma, 0.0)
+        self.alpha = finite("alpha", alpha, 0)
+        self.gamma = finite("gamma", gamma, 0)
         if quartic_sign not in (1, -1) or isinstance(quartic_sign, bool):
             raise ValueError(f"quartic_sign must be +1 or -1, got {quartic_sign!r}")
         if normalize not in NORMALIZATIONS:
@@ -92,9 +85,9 @@ class GinzburgLandauLoss(nn.Module):
                                         or not isinstance(spatial_dim, int)):  # fmt: skip
             raise ValueError(f"spatial_dim must be None or an integer, got {spatial_dim!r}")
         self.quartic_sign, self.absolute, self.normalize = quartic_sign, bool(absolute), normalize
-        self.eps = _number("eps", eps, 0.0)
+        self.eps = finite("eps", eps, 0)
         self.spatial_dim, self.spatial_boundary = spatial_dim, spatial_boundary
-        self.spatial_weight = _number("spatial_weight", spatial_weight, 0.0)
+        self.spatial_weight = finite("spatial_weight", spatial_weight, 0)
 
     @classmethod
     def faithful(cls, alpha: float = 0.0035, gamma: float = 5.0) -> GinzburgLandauLoss:

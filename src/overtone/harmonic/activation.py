@@ -28,9 +28,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from overtone._checks import finite
 from overtone._kernels import fused
 
-WAVES = ("sine", "sawtooth")
+HARMONIC_WAVES = ("sine", "sawtooth")  # the periodic functions w
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
@@ -152,8 +153,8 @@ class HarmonicFunction(torch.autograd.Function):
 
 
 def check_wave(wave: str, sharpness: float) -> None:
-    if wave not in WAVES:
-        raise ValueError(f"wave must be one of {WAVES}, got {wave!r}")
+    if wave not in HARMONIC_WAVES:
+        raise ValueError(f"wave must be one of {HARMONIC_WAVES}, got {wave!r}")
     if wave == "sawtooth" and not 0.0 < sharpness < 1.0:
         raise ValueError(f"sawtooth sharpness must lie in (0, 1), got {sharpness!r}")
 
@@ -173,9 +174,9 @@ def harmonic(
     """
     check_wave(wave, sharpness)
     if not isinstance(frequencies, torch.Tensor):
-        if not (math.isfinite(frequencies) and frequencies > 0):
-            raise ValueError(f"frequency must be a finite number > 0, got {frequencies!r}")
-        frequencies = torch.tensor(float(frequencies), device=z.device)
+        frequencies = torch.tensor(
+            finite("frequency", frequencies, 0, strict=True), device=z.device
+        )
     if frequencies.dim() > 1 or (
         frequencies.dim() == 1 and frequencies.shape[0] not in (1, z.shape[-1])
     ):
@@ -204,7 +205,7 @@ def apply_harmonic(
 class HarmonicActivation(nn.Module):
     """Elementwise ``w(2π x / f) + ρ x`` with one fixed period ``f`` (drop-in activation).
 
-    For one period per neuron (the harmonic network) use :class:`overtone.layers.HarmonicLayer`.
+    For one period per neuron (the harmonic network) use :class:`overtone.harmonic.HarmonicLayer`.
     """
 
     def __init__(
@@ -215,8 +216,7 @@ class HarmonicActivation(nn.Module):
         sharpness: float = 0.9,
     ) -> None:
         super().__init__()
-        if not (math.isfinite(frequency) and frequency > 0):
-            raise ValueError(f"frequency must be a finite number > 0, got {frequency!r}")
+        frequency = finite("frequency", frequency, 0, strict=True)
         if not math.isfinite(residual):
             raise ValueError(f"residual must be finite, got {residual!r}")
         check_wave(wave, sharpness)

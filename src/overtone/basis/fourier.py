@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 from overtone._kernels import fused
-from overtone.activations import fourier_native
-from overtone.activations._basis import (
+from overtone.basis import fourier_native
+from overtone.basis.base import (
     CPU_COMPILE_NUMEL,
     BasisActivation,
     compute_dtype_view,
@@ -165,7 +165,7 @@ def fourier(
 class FourierActivation(BasisActivation):
     """Learnable ``a_0 + Σ_{k=1..d} a_k cos(ω_k x - φ_k)/k!`` at exact unit gain (module doc).
 
-    Args: as :class:`overtone.activations.BasisActivation`.
+    Args: as :class:`overtone.basis.BasisActivation`.
     """
 
     def _create_parameters(self) -> None:

@@ -150,7 +150,7 @@ class BasisActivation(nn.Module):
     (``(*lead, *shape)`` where
     ``lead`` is ``()`` or ``(channels,)``), set them in :meth:`reset_parameters` (the
     variance-preserving init: ``E f(x)² = E f'(x)² = 1`` for ``x ~ N(0, 1)``) and may be fitted to
-    a target activation by :func:`overtone.activations.fit_to` through :meth:`_fit_shared`.
+    a target activation by :func:`overtone.basis.fit_to` through :meth:`_fit_shared`.
     """
 
     def __init__(
@@ -168,7 +168,7 @@ class BasisActivation(nn.Module):
             channels: ``None`` for one coefficient set, or the number of channels for one each.
             channel_dim: the input dimension that indexes channels (per-channel only).
             fit: optionally a target (``"gelu"``, ``"relu"``, ``"silu"``, ``"tanh"``, a module or
-                a callable) to approximate at init, see :func:`overtone.activations.fit_to`.
+                a callable) to approximate at init, see :func:`overtone.basis.fit_to`.
             fit_range: the interval ``(low, high)`` the fit covers.
         """
         super().__init__()
@@ -196,7 +196,7 @@ class BasisActivation(nn.Module):
         """``fit_to(self, fit, fit_range)`` when a target is given; the report is kept."""
         self.fit_report = None
         if fit is not None:
-            from overtone.activations.fit import fit_to
+            from overtone.basis.fit import fit_to
 
             self.fit_report = fit_to(self, fit, fit_range)
 
@@ -206,6 +206,11 @@ class BasisActivation(nn.Module):
     def _fit_shared(self, x: torch.Tensor, y: torch.Tensor, dy: torch.Tensor) -> None:
         """Fit one channel's parameters to values ``y`` and slopes ``dy`` at ``x`` (float64)."""
         raise NotImplementedError  # pragma: no cover
+
+    def no_weight_decay(self) -> set[str]:
+        """Every coefficient: weight decay would pull the unit-gain (or fitted) activation
+        towards zero (the protocol of :func:`overtone.optim.weight_decay_groups`)."""
+        return {name for name, _ in self.named_parameters()}
 
     def extra_repr(self) -> str:
         layout = (

@@ -21,9 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from overtone.activations._basis import BasisActivation
-from overtone.activations._registry import get_activation
-from overtone.activations.fit import FitReport, fit_to
+from overtone.basis.base import BasisActivation
+from overtone.basis.fit import FitReport, fit_to
 
 REPLACEABLE: tuple[type[nn.Module], ...] = (nn.GELU, nn.ReLU, nn.SiLU, nn.Tanh)
 _FUNCTIONAL: dict[Callable, str] = {
@@ -80,11 +79,13 @@ def replace_activations(
 ) -> ReplacementReport:
     """Replace standard activations in ``model`` in place (module doc); ``options`` go to the
     new activation's constructor (``degree=...``)."""
+    from overtone.activations import get_activation  # the name catalogue imports this module
+
     cls = get_activation(activation)
     if cls is None or not issubclass(cls, BasisActivation):
         raise ValueError(
             f"replace_activations needs a learnable basis activation (hermite, fourier, "
-            f"tropical, tropical_rational), got {activation!r}"
+            f"tropical, tropical-rational), got {activation!r}"
         )
     if "channels" in options and options["channels"] is not None:
         raise ValueError(

@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 from overtone._kernels import fused
-from overtone.activations import hermite_native
-from overtone.activations._basis import (
+from overtone.basis import hermite_native
+from overtone.basis.base import (
     CPU_COMPILE_NUMEL,
     BasisActivation,
     compute_dtype_view,
@@ -151,7 +151,7 @@ class HermiteActivation(BasisActivation):
     """Learnable ``Σ_{k=0..d} a_k He_k(x)/sqrt(k!)``, initialized to unit gain (module doc).
 
     Args: ``degree``, ``channels``, ``channel_dim``, ``fit``, ``fit_range`` as in
-    :class:`overtone.activations.BasisActivation`.
+    :class:`overtone.basis.BasisActivation`.
     """
 
     def _create_parameters(self) -> None:

@@ -12,20 +12,32 @@
   (no bias, ``a = arange``, trained scalar ``β``), RReLU, and RReLU on the logits too.
 
 Options left at ``None`` take the preset's value. The rest of each recipe (loss, optimizer,
-Allen-Cahn callback) is a training config, :data:`RECIPES` (config overrides; the same as
-``examples/landau/default.toml`` and ``examples/landau/blog2024.toml``).
+Allen-Cahn callback) is a training config, :data:`RECIPES` (config overrides, read from the
+package's ``recipes.toml``; the same as ``examples/landau/default.toml`` and
+``examples/landau/blog2024.toml``).
 """
 
 from __future__ import annotations
 
+import sys
+from importlib import resources
 from math import prod
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from overtone._checks import positive_int
 from overtone.activations import get_activation
-from overtone.data import DatasetInfo
-from overtone.layers import LandauLinear
+from overtone.landau.layer import LandauLinear
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+if TYPE_CHECKING:
+    from overtone.data import DatasetInfo
 
 PRESETS = {
     "default": {"position": "unit", "beta": "buffer", "bias": True, "activation": "mish",
@@ -34,31 +46,14 @@ PRESETS = {
                  "activation": "rrelu", "logit_activation": True, "rapidity_gain": 5.0},
 }  # fmt: skip
 
-RECIPES = {
-    "default": {
-        "model_args": {"preset": "default"},
-        "loss": "ginzburg_landau",
-        "loss_args": {"alpha": 1.0, "gamma": 1.0, "normalize": "softmax"},
-        "optimizer": "langevin",
-        "lr": 0.05,
-        "scheduler": "cosine",
-        "optim_args": {"damping": 0.1, "temperature": 0.0},
-        "callbacks": {"allen-cahn": {"dt": 0.001, "kappa": 0.01, "diffusion": 1.0,
-                                     "force": "grad"}},
-    },
-    "blog2024": {
-        "model_args": {"preset": "blog2024"},
-        "loss": "ginzburg_landau",
-        "loss_args": {"alpha": 0.0095, "gamma": 6.5, "quartic_sign": -1, "absolute": True,
-                      "normalize": "maxabs", "eps": 0.0, "spatial_dim": 0,
-                      "spatial_boundary": "periodic"},
-        "optimizer": "langevin",
-        "lr": 0.01,
-        "scheduler": "constant",
-        "optim_args": {"damping": 0.001, "temperature": 0.008},
-        "callbacks": {"allen-cahn": {"faithful": True}},
-    },
-}  # fmt: skip
+
+def load_recipes() -> dict[str, dict[str, Any]]:
+    """The recipes in ``recipes.toml`` (package data): name -> config overrides."""
+    text = resources.files("overtone.landau").joinpath("recipes.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+RECIPES = load_recipes()
 
 
 class LandauNet(nn.Module):
@@ -79,8 +74,7 @@ class LandauNet(nn.Module):
         super().__init__()
         if layers not in (1, 2):
             raise ValueError(f"layers must be 1 or 2, got {layers!r}")
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
-            raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
+        positive_int("hidden", hidden)
         act = get_activation(activation)
         modules: list[nn.Module] = [nn.Flatten()]
         width = in_features

@@ -11,7 +11,7 @@ optimizer, scheduler (``ReduceLROnPlateau`` included) and ``state_dict`` works a
 parameters (batch norm, classifier, learned frequencies) are left untouched.
 
 A harmonic module is any module with a ``neuron_frequencies()`` method returning one period
-per row of its ``weight`` (e.g. :class:`overtone.layers.HarmonicLayer`)::
+per row of its ``weight`` (e.g. :class:`overtone.harmonic.HarmonicLayer`)::
 
     scaling = FrequencyAwareScaling(0.1)
     loss.backward(); scaling.scale_(model); optimizer.step()
@@ -21,16 +21,13 @@ or, in the engine, the ``frequency-aware`` callback (``--callback frequency-awar
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
-from overtone.callbacks import Callback
-
-if TYPE_CHECKING:
-    from overtone.train import Trainer
+from overtone._checks import finite
+from overtone.callbacks import Callback, TrainingLoop
 
 
 def harmonic_modules(model: nn.Module) -> list[nn.Module]:
@@ -59,12 +56,7 @@ class FrequencyAwareScaling(Callback):
     """Scale harmonic neurons' gradients by ``1 / (1 + c f_k)`` after every backward pass."""
 
     def __init__(self, freq_scale_factor: float = 0.1) -> None:
-        c = freq_scale_factor
-        if isinstance(c, bool) or not isinstance(c, (int, float)):
-            raise ValueError(f"freq_scale_factor must be a number, got {c!r}")
-        if not (math.isfinite(c) and c >= 0):
-            raise ValueError(f"freq_scale_factor must be a finite number >= 0, got {c!r}")
-        self.freq_scale_factor = float(c)
+        self.freq_scale_factor = finite("freq_scale_factor", freq_scale_factor, 0)
         self._modules: list[nn.Module] | None = None
         self._model: nn.Module | None = None
 
@@ -90,10 +82,10 @@ class FrequencyAwareScaling(Callback):
         if self.freq_scale_factor > 0:
             frequency_aware_scale_(modules, self.freq_scale_factor)
 
-    def on_train_start(self, trainer: Trainer) -> None:
+    def on_train_start(self, trainer: TrainingLoop) -> None:
         self.modules_of(trainer.model)
 
-    def after_backward(self, trainer: Trainer) -> None:
+    def after_backward(self, trainer: TrainingLoop) -> None:
         self.scale_(trainer.model)
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,12 +1,13 @@
 """The tropical activations' float32 CPU kernels (``overtone/csrc/tropical.c``) as torch ops.
 
-Why native: the max-plus forward and the switch-point backward are a few operations per
-degree, so both passes are bound by memory; the C kernels keep every sum in registers and
-stream their output past the cache (its memory is not read before being written, which a
-plain store does). Same registration, work split and determinism as
-:mod:`overtone.activations.fourier_native`; the backward uses the torch path's switch points
-(:func:`overtone.activations.tropical.switch_points`, computed in float32 as there), so both
-paths take the same argmax everywhere.
+Why native: the max-plus forward and the switch-point backward are a few operations per degree,
+so both passes are bound by memory; the C kernels keep every sum in registers and stream their
+output past the cache (its memory is not read before being written, which a plain store does).
+Same registration (``torch.ops.overtone.tropical_forward`` / ``tropical_backward``:
+:func:`native_forward` / :func:`native_backward`), work split and determinism as
+:mod:`overtone.basis.fourier_native`; the backward uses the torch path's switch points
+(:func:`overtone.basis.tropical.switch_points`, computed in float32 as there), so both paths
+take the same argmax everywhere.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import ctypes
 import torch
 
 from overtone import _native
-from overtone.activations._basis import native_pieces, native_usable
+from overtone.basis.base import native_pieces, native_usable
 
 _P, _I = _native.POINTER, _native.INT64
 _SIGNATURES = {
@@ -52,7 +53,7 @@ def _counts(total: torch.Tensor, above: torch.Tensor) -> torch.Tensor:
 
 
 @torch.library.custom_op("overtone::tropical_forward", mutates_args=())
-def tropical_forward(
+def native_forward(
     x: torch.Tensor, numerator: torch.Tensor, denominator: torch.Tensor | None, scale: torch.Tensor
 ) -> torch.Tensor:
     """``s (max_k (c_k + k x) [- max_k (e_k + k x)])`` (float32 CPU, kernel layout)."""
@@ -73,13 +74,13 @@ def tropical_forward(
     return y
 
 
-@tropical_forward.register_fake
+@native_forward.register_fake
 def _(x, numerator, denominator, scale):
     return torch.empty_like(x)
 
 
 @torch.library.custom_op("overtone::tropical_backward", mutates_args=())
-def tropical_backward(
+def native_backward(
     grad: torch.Tensor,
     x: torch.Tensor,
     numerator: torch.Tensor,
@@ -87,7 +88,7 @@ def tropical_backward(
     scale: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``∂L/∂x`` and the gradients of ``(c, e, s)`` (``e``'s is empty for the polynomial)."""
-    from overtone.activations.tropical import switch_points  # here: tropical imports us
+    from overtone.basis.tropical import switch_points  # here: tropical imports us
 
     rows, channels, inner, parts = native_pieces(x, scale)
     lib = _lib()
@@ -121,7 +122,7 @@ def tropical_backward(
     return grad_x, grads[0], grad_den, grad_scale.reshape(scale.shape).to(scale.dtype)
 
 
-@tropical_backward.register_fake
+@native_backward.register_fake
 def _(grad, x, numerator, denominator, scale):
     grad_den = torch.empty_like(denominator) if denominator is not None else numerator.new_empty(0)
     return torch.empty_like(x), torch.empty_like(numerator), grad_den, torch.empty_like(scale)

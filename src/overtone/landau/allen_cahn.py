@@ -1,6 +1,6 @@
 """The Allen-Cahn update of the Landau layers' rapidity ``β``, as a training callback.
 
-After every optimizer step, every :class:`overtone.layers.LandauLinear` ``β`` (a scalar or a
+After every optimizer step, every :class:`overtone.landau.LandauLinear` ``β`` (a scalar or a
 per-unit field ``β_i``) takes one explicit Euler step of the Allen-Cahn equation with a force::
 
     β ← β + dt (ι β_t + σ D Δβ + β - β³ + f)
@@ -33,24 +33,20 @@ so it reduces to ``β += dt (β - β³)``.
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from overtone.callbacks import Callback
+from overtone._checks import finite, is_number
+from overtone.callbacks import Callback, TrainingLoop
 from overtone.collectives import average_gradients_
-
-if TYPE_CHECKING:
-    from overtone.layers import LandauLinear
-    from overtone.train import Trainer
+from overtone.landau.layer import LandauLinear
 
 FORCES = ("grad", "zero")
 
 
 def landau_layers(model: torch.nn.Module) -> list[tuple[str, LandauLinear]]:
-    from overtone.layers import LandauLinear
-
+    """``(name, layer)`` of every :class:`LandauLinear` in ``model``."""
     return [(name, m) for name, m in model.named_modules() if isinstance(m, LandauLinear)]
 
 
@@ -127,19 +123,16 @@ class AllenCahnBeta(Callback):
         exclude_from_optimizer: bool = True,
         faithful: bool = False,
     ) -> None:
-        for name, value in (("dt", dt), ("kappa", kappa), ("diffusion", diffusion)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-            if not math.isfinite(value) or value < 0 or (name == "dt" and value == 0):
-                allowed = "> 0" if name == "dt" else ">= 0"
-                raise ValueError(f"{name} must be a finite number {allowed}, got {value!r}")
+        finite("dt", dt, 0, strict=True)
+        finite("kappa", kappa, 0)
+        finite("diffusion", diffusion, 0)
         if laplacian_sign not in (1, -1) or isinstance(laplacian_sign, bool):
             raise ValueError(f"laplacian_sign must be +1 or -1, got {laplacian_sign!r}")
-        if not (isinstance(inertia, (int, float)) and 0 <= inertia < 1):
+        if not (is_number(inertia) and 0 <= inertia < 1):
             raise ValueError(f"inertia must be in [0, 1), got {inertia!r}")
         if force not in FORCES:
             raise ValueError(f"force must be one of {FORCES}, got {force!r}")
-        if clamp is not None and not (isinstance(clamp, (int, float)) and clamp > 0):
+        if clamp is not None and not (is_number(clamp) and clamp > 0):
             raise ValueError(f"clamp must be None or a number > 0, got {clamp!r}")
         if faithful:  # the recipe: no clamp, β also in the optimizer, the gradient force
             clamp, exclude_from_optimizer, force = None, False, "grad"
@@ -169,12 +162,12 @@ class AllenCahnBeta(Callback):
             return []
         return [m.beta for _, m in landau_layers(model) if isinstance(m.beta, torch.nn.Parameter)]
 
-    def on_train_start(self, trainer: Trainer) -> None:
+    def on_train_start(self, trainer: TrainingLoop) -> None:
         self._layers = landau_layers(trainer.model)
         if not self._layers:
             raise ValueError(
                 f"the allen-cahn callback needs LandauLinear layers; model "
-                f"{trainer.config.model!r} has none (use landau-net)"
+                f"{type(trainer.model).__name__} has none (use landau-net)"
             )
         for name, layer in self._layers:
             if self.laplacian_sign < 0 and layer.beta.dim() > 0 and not self.faithful_update:
@@ -186,7 +179,7 @@ class AllenCahnBeta(Callback):
                 layer.beta.requires_grad_(True)
 
     @torch.no_grad()
-    def after_optimizer_step(self, trainer: Trainer) -> None:
+    def after_optimizer_step(self, trainer: TrainingLoop) -> None:
         if self.force == "grad":  # under torchrun: DDP averages parameters' gradients only
             average_gradients_(
                 layer.beta for _, layer in self._layers
@@ -219,13 +212,17 @@ class AllenCahnBeta(Callback):
             if self.exclude_from_optimizer or not isinstance(beta, torch.nn.Parameter):
                 beta.grad = None  # not the optimizer's to zero: the next force is this step's
 
-    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+    def metrics(self) -> dict[str, float]:
+        """The mean ``β`` of every Landau layer (``beta/<layer>``), and for a field its
+        extremes (``beta_min/<layer>``, ``beta_max/<layer>``)."""
+        metrics = {}
         for name, layer in self._layers:
             beta = layer.beta.detach()
             metrics[f"beta/{name}"] = float(beta.mean())
             if beta.dim():
                 metrics[f"beta_min/{name}"] = float(beta.min())
                 metrics[f"beta_max/{name}"] = float(beta.max())
+        return metrics
 
     def state_dict(self) -> dict[str, Any]:
         return {"previous": {k: v.tolist() for k, v in self._previous.items()}}
