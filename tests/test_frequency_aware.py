@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from overtone.build import check_config
 from overtone.callbacks import Callback, build_callbacks, callback_options, list_callbacks
 from overtone.config import ConfigError
 from overtone.engine import train
@@ -224,4 +225,4 @@ def test_the_callback_on_a_model_without_harmonic_layers_is_a_config_error(moons
 )
 def test_bad_callback_tables_are_config_errors(moons_config, callbacks, message):
     with pytest.raises(ConfigError, match=message):
-        moons_config.replace(callbacks=callbacks)
+        check_config(moons_config.replace(callbacks=callbacks))

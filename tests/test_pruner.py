@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from overtone.build import check_config
 from overtone.callbacks import Callback
 from overtone.cli import main
 from overtone.config import ConfigError, TrainConfig
@@ -122,7 +123,7 @@ def test_cli_flags_and_listing(tmp_path, capsys):
 )
 def test_bad_pruner_config_names_the_value(tmp_path, changes, match):
     with pytest.raises(ConfigError, match=match):
-        _config(tmp_path, **changes)
+        check_config(_config(tmp_path, **changes))
 
 
 def test_bad_pruner_arguments_raise():

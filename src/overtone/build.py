@@ -25,7 +25,8 @@ import overtone.harmonic
 import overtone.landau
 import overtone.sparsity  # noqa: F401
 from overtone._registry import unknown_option
-from overtone.callbacks import CALLBACKS, Callback, callback_options
+from overtone.activations import list_activations
+from overtone.callbacks import CALLBACKS, Callback, build_callbacks, callback_options
 from overtone.config import ConfigError, TrainConfig, a_kind
 from overtone.data import DATASETS, DatasetInfo, DatasetSplits, get_dataset
 from overtone.losses import LOSSES, build_loss, loss_options
@@ -60,6 +61,41 @@ def config_errors(key: str) -> Iterator[None]:
         if isinstance(err, ConfigError):
             raise
         raise ConfigError(f"config key {key!r}: {err}") from err
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+def catalogue() -> dict[str, list[tuple[str, str, str]]]:
+    """Every registered component by kind: ``(name, one-line description, options)``, for
+    ``overtone list``."""
+
+    def opts(options: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in options.items())
+
+    def about(entry: Any) -> str:
+        text = (entry.__doc__ or "").strip()
+        return text.splitlines()[0] if text else ""
+
+    models = [
+        (n, f"{s.description} ({'/'.join(s.inputs)})", opts(s.options()))
+        for n, s in ((n, MODELS.get(n)) for n in MODELS.names())
+    ]
+    return {
+        "models": models,
+        "datasets": [
+            (n, DATASETS.get(n).description, opts(DATASETS.get(n).options()))
+            for n in DATASETS.names()
+        ],
+        "activations": [(n, "", "") for n in list_activations()],
+        "optimizers": [(n, "", opts(optimizer_options(n))) for n in OPTIMIZERS.names()],
+        "schedulers": [(n, "", opts(scheduler_options(n))) for n in SCHEDULERS.names()],
+        "losses": [(n, about(LOSSES.get(n)), opts(loss_options(n))) for n in LOSSES.names()],
+        "pruners": [(n, about(PRUNERS.get(n)), opts(pruner_options(n))) for n in PRUNERS.names()],
+        "callbacks": [
+            (n, about(CALLBACKS.get(n)), opts(callback_options(n))) for n in CALLBACKS.names()
+        ],
+    }
 
 
 # --------------------------------------------------------------------------- checks
@@ -166,14 +202,11 @@ def _is_kind(value: Any, kind: str) -> bool:
 # --------------------------------------------------------------------------- builders
 
 
-def build_callbacks(config: TrainConfig, extra: Sequence[Callback] = ()) -> list[Callback]:
+def build_run_callbacks(config: TrainConfig, extra: Sequence[Callback] = ()) -> list[Callback]:
     """The config's callbacks (``[callbacks.NAME]`` tables, in order), then ``extra``, then
     the pruner, if any; names are unique (their state is saved by name)."""
-    callbacks: list[Callback] = []
     with config_errors("callbacks"):
-        for name, options in config.callbacks.items():
-            callbacks.append(CALLBACKS.get(name)(**options))
-    callbacks += list(extra)
+        callbacks = build_callbacks(config.callbacks) + list(extra)
     if config.pruner:
         with config_errors("pruner_args"):
             callbacks.append(build_pruner(config.pruner, config.sparsity, **config.pruner_args))

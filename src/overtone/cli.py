@@ -401,52 +401,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from overtone.activations import list_activations
-    from overtone.callbacks import CALLBACKS, callback_options
-    from overtone.data import DATASETS
-    from overtone.losses import LOSSES, loss_options
-    from overtone.models import MODELS
-    from overtone.optim import (
-        list_optimizers,
-        list_schedulers,
-        optimizer_options,
-        scheduler_options,
-    )
-    from overtone.sparsity import PRUNERS, pruner_options
+    from overtone.build import catalogue
 
-    def opts(options: dict[str, Any]) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in options.items())
-
-    rows = {
-        "models": [
-            (
-                n,
-                f"{MODELS.get(n).description} ({'/'.join(MODELS.get(n).inputs)})",
-                opts(MODELS.get(n).options()),
-            )
-            for n in MODELS.names()
-        ],
-        "datasets": [
-            (n, DATASETS.get(n).description, opts(DATASETS.get(n).options()))
-            for n in DATASETS.names()
-        ],
-        "activations": [(n, "", "") for n in list_activations()],
-        "optimizers": [(n, "", opts(optimizer_options(n))) for n in list_optimizers()],
-        "schedulers": [(n, "", opts(scheduler_options(n))) for n in list_schedulers()],
-        "losses": [
-            (n, _first_line(LOSSES.get(n).__doc__), opts(loss_options(n))) for n in LOSSES.names()
-        ],
-        "pruners": [
-            (n, _first_line(PRUNERS.get(n).__doc__), opts(pruner_options(n)))
-            for n in PRUNERS.names()
-        ],
-        "callbacks": [
-            (n, _first_line(CALLBACKS.get(n).__doc__), opts(callback_options(n)))
-            for n in CALLBACKS.names()
-        ],
-    }
     console = Console()
-    for kind, entries in rows.items():
+    for kind, entries in catalogue().items():
         if args.kind not in ("all", kind):
             continue
         table = Table(title=kind, title_justify="left", show_header=False)
@@ -456,10 +414,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
             table.add_row(*entry)
         console.print(table)
     return 0
-
-
-def _first_line(text: str | None) -> str:
-    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
 
 def main(argv: list[str] | None = None) -> int:

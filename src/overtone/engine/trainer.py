@@ -95,7 +95,7 @@ class Trainer(RunState):
         data: DatasetSplits | None = None,
     ) -> None:
         self.config = build.check_config(config)
-        self.callbacks = build.build_callbacks(config, callbacks)
+        self.callbacks = build.build_run_callbacks(config, callbacks)
         self.progress = progress
         where = distributed.topology()
         if config.batch_size < 2 * where.world_size:
