@@ -19,9 +19,9 @@ from overtone.bench import (
     run_bench,
     spec_from_dict,
 )
+from overtone.bench.suites import BUDGETS, SUITES, get_suite
 from overtone.cli import main
 from overtone.config import ConfigError
-from overtone.suites import BUDGETS, SUITES, get_suite
 
 TINY = {"epochs": 2, "batch_size": 64, "data": "moons", "data_args": {"n_samples": 300}}
 MLP = {"model": "mlp", "model_args": {"widths": [8]}}

@@ -1,7 +1,7 @@
 """Models by name: the baselines every comparison needs and the overtone families.
 
-A model's ``demo`` variants are config overrides (``model_args``, ``callbacks``, ...) that
-``overtone demo`` trains beside the baselines.
+``overtone demo`` trains them as the built-in bench suite ``demo``
+(``overtone/bench/suites/demo.toml``).
 """
 
 from overtone.models._registry import (
@@ -21,23 +21,17 @@ from overtone.models.landau_net import RECIPES as LANDAU_RECIPES
 from overtone.models.landau_net import LandauNet, build_landau_net
 from overtone.models.mlp import MLP, build_mlp
 
-_SMALL_MLP = {"widths": [64, 64], "batch_norm": False, "dropout": 0.0}
 register_model(
     "mlp",
     build_mlp,
     inputs=("vector", "image"),
     description="multi-layer perceptron (widths, activation, batch norm, dropout)",
-    demo={
-        "mlp-relu": {"model_args": {**_SMALL_MLP, "activation": "relu"}},
-        "mlp-gelu": {"model_args": {**_SMALL_MLP, "activation": "gelu"}},
-    },
 )
 register_model(
     "cnn",
     build_cnn,
     inputs=("image",),
     description="small conv net for 28x28 and 8x8 images",
-    demo={"cnn": {"model_args": {"channels": [16, 32], "hidden": 64}}},
 )
 register_model(
     "harmonic-mlp",
@@ -45,12 +39,6 @@ register_model(
     inputs=("vector", "image"),
     description="harmonic network: neuron k outputs sin(2πz/f_k) + 0.1z, f_k = min(k·base, "
     "max); the original recipe adds --callback frequency-aware",
-    demo={
-        "harmonic": {
-            "model_args": {"widths": [64, 64], "batch_norm": False, "dropout": 0.0},
-            "callbacks": {"frequency-aware": {"freq_scale_factor": 0.1}},
-        }
-    },
 )
 register_model(
     "landau-net",
@@ -58,7 +46,6 @@ register_model(
     inputs=("vector", "image"),
     description="Ginzburg-Landau network of Landau layers (preset default: sound; blog2024: "
     "the published recipe, with examples/landau/blog2024.toml)",
-    demo={f"landau-{name}": recipe for name, recipe in LANDAU_RECIPES.items()},
 )
 register_model(
     "gpt",
