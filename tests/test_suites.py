@@ -14,7 +14,7 @@ from overtone.bench.suites import BUDGETS, SUITES, get_suite, load_suite, loader
 from overtone.config import ConfigError, TrainConfig, load_config
 
 HERE = Path(__file__).resolve().parent
-PLANS = HERE / "data" / "bench_plans.json"
+PLANS = HERE / "fixtures" / "bench_plans.json"
 EXAMPLES = HERE.parent / "examples"
 # The demo's size: run-epochs (runs × epochs) of the plan timed in docs/architecture.md and
 # the README (under 2 minutes on 2 CPU cores); a larger demo must be timed again.
@@ -28,7 +28,7 @@ def resolved(values: dict, seed: int) -> dict:
 
 @pytest.mark.parametrize("mnist_present", [False, True])
 def test_builtin_suites_plan_the_runs_they_planned_before(mnist_present, monkeypatch):
-    """tests/data/bench_plans.json holds every suite × budget as planned by the Python suites
+    """tests/fixtures/bench_plans.json holds every suite × budget as planned by the Python suites
     (overtone/suites.py) before they became TOML files: groups, run order, configs."""
     monkeypatch.setattr(loader, "_available", lambda name: mnist_present)
     expected = json.loads(PLANS.read_text())
