@@ -316,10 +316,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     console = Console()
     for group in result.spec.groups:
         for title, header, rows in cell_table(result.summary, group):
-            shown = [i for i, h in enumerate(header) if h not in ("95% CI", "paired t", "params")]
-            table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+            short = {"rank": "#", "model": "model", "seeds ok": "seeds", header[3]: "mean ± std",
+                     header[5]: "Δ", "p": "p", "train s": "train s"}  # fmt: skip
+            shown = [i for i, name in enumerate(header) if name in short]
+            table = Table(title=f"{title}: {group.metric}; Δ and p: paired t-test vs "
+                          f"{group.baseline}", title_justify="left", box=box.SIMPLE_HEAD,
+                          pad_edge=False)  # fmt: skip
             for i in shown:
-                table.add_column(header[i], justify="left" if i < 2 else "right", no_wrap=i == 1)
+                table.add_column(short[header[i]], justify="left" if i in (1, 2) else "right",
+                                 no_wrap=i in (1, 3))  # fmt: skip
             for row in rows:
                 table.add_row(*(row[i] for i in shown))
             console.print(table)
