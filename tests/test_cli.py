@@ -271,7 +271,8 @@ def test_demo_counts_diverged_runs_and_goes_on(tmp_path, monkeypatch):
         return real_train(config, **kwargs)
 
     monkeypatch.setattr(engine, "train_or_load", train_or_load)
-    result = run_demo(tmp_path / "demo", seeds=2, epochs=1, workers=1, progress=False)
+    with pytest.warns(UserWarning, match="mask updates"):  # the pruners, in one short epoch
+        result = run_demo(tmp_path / "demo", seeds=2, epochs=1, workers=1, progress=False)
     cnn = result.summary.cell("digits", "cnn")
     assert cnn.diverged == 2 and not cnn.values and cnn.mean is None
     assert "| - | cnn | 0/2, 2 diverged |" in (tmp_path / "demo" / "summary.md").read_text()
