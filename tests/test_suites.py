@@ -16,8 +16,8 @@ from overtone.config import ConfigError, TrainConfig, load_config
 HERE = Path(__file__).resolve().parent
 PLANS = HERE / "fixtures" / "bench_plans.json"
 EXAMPLES = HERE.parent / "examples"
-# The demo's size: run-epochs (runs × epochs) of the plan timed in docs/architecture.md and
-# the README (under 2 minutes on 2 CPU cores); a larger demo must be timed again.
+# The demo's size: run-epochs (runs × epochs) of the plan timed for the README (45 s of
+# training, 58 s in all on 2 quiet CPU cores); a larger demo must be timed again.
 DEMO_RUN_EPOCHS = 57 * 30
 
 
