@@ -19,9 +19,9 @@ from overtone.bench import (
     run_bench,
     spec_from_dict,
 )
+from overtone.bench.suites import BUDGETS, SUITES, get_suite
 from overtone.cli import main
 from overtone.config import ConfigError
-from overtone.suites import BUDGETS, SUITES, get_suite
 
 TINY = {"epochs": 2, "batch_size": 64, "data": "moons", "data_args": {"n_samples": 300}}
 MLP = {"model": "mlp", "model_args": {"widths": [8]}}
@@ -167,11 +167,11 @@ def dies_on_seed_one(values):
 
 
 def test_a_dead_worker_fails_its_run_and_the_rest_go_on(tmp_path):
-    from overtone.bench import _run_pool
+    from overtone.bench.execution import run_pool
 
     spec = spec_from_dict({"base": TINY, "models": {"a": MLP, "b": MLP}, "seeds": 3}, "x")
     outcomes = {}
-    _run_pool(plan(spec, tmp_path), 2, 1, lambda run, o: outcomes.update({run.run_dir.name: o}),
+    run_pool(plan(spec, tmp_path), 2, 1, lambda run, o: outcomes.update({run.run_dir.name: o}),
               task=dies_on_seed_one)  # fmt: skip
     assert sorted(outcomes) == sorted(f"{m}-seed{s}" for m in "ab" for s in range(3))
     for name, outcome in outcomes.items():

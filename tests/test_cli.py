@@ -220,21 +220,34 @@ def test_python_m_overtone_and_version():
 
 
 def test_demo_writes_table_curves_and_boundaries(tmp_path, capsys):
+    from overtone.bench import read_results_csv
+
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--seeds", "2", "--epochs", "2", "--quiet"]) == 0
+    assert main(["demo", "--out", str(out), "--seeds", "2", "--epochs", "1", "--quiet"]) == 0
     printed = capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
-    pairs = {(r["data"], r["model"]) for r in summary["rows"]}
+    tables = {g["name"]: g["tables"] for g in summary["groups"]}
+    pairs = {(name, row[1]) for name, blocks in tables.items() for row in blocks[0]["rows"]}
     assert {("digits", "mlp-relu"), ("digits", "cnn"), ("moons", "mlp-gelu")} <= pairs
     assert {("digits", "harmonic"), ("moons", "harmonic")} <= pairs
     assert {("digits", "landau-default"), ("moons", "landau-blog2024")} <= pairs
+    assert {("digits", "mlp-hermite"), ("moons", "mlp-fourier")} <= pairs  # basis activations
+    assert {("digits", "resonance-0.9"), ("moons", "magnitude-0.9")} <= pairs  # sparse training
     assert ("moons", "cnn") not in pairs  # a CNN does not take 2-D points
-    for row in summary["rows"]:
-        assert row["seeds"] == 2 and row["model"] in printed
-        if row["diverged"] < 2:  # the published Landau recipe may blow up: counted, not fatal
-            assert 0.0 <= row["test_acc"] <= 1.0 and row["test_acc_std"] >= 0
+    rows = read_results_csv(out / "results.csv")
+    assert len(rows) == 2 * len(pairs) and {r["seed"] for r in rows} == {0, 1}
+    for row in rows:
+        assert row["model"] in printed and row["status"] in ("ok", "diverged")
+        if row["status"] == "ok":  # the published Landau recipe may blow up: counted, not fatal
+            assert 0.0 <= row["test_acc"] <= 1.0 and row["epoch"] == 1
+    for blocks in tables.values():
+        for row in blocks[0]["rows"]:
+            mean_std = row[3]
+            if mean_std != "-":
+                mean, std = (float(x) for x in mean_std.split(" ± "))
+                assert 0.0 <= mean <= 1.0 and std >= 0
     table = (out / "summary.md").read_text()
-    assert table.count("\n| digits |") + table.count("\n| moons |") == len(summary["rows"])
+    assert table.count("\n| ") == len(pairs) + len(tables)  # a row per cell, a header per table
     for png in ("curves_digits.png", "curves_moons.png", "boundaries_moons.png"):
         data = (out / png).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
@@ -244,22 +257,27 @@ def test_demo_writes_table_curves_and_boundaries(tmp_path, capsys):
 
 
 def test_demo_counts_diverged_runs_and_goes_on(tmp_path, monkeypatch):
-    from overtone import demo
+    import importlib
+
+    from overtone.bench.demo import run_demo
     from overtone.engine import NonFiniteLossError
 
-    real_train = demo.train
+    engine = importlib.import_module("overtone.engine")  # where the bench workers look it up
+    real_train = engine.train_or_load
 
-    def train(config, **kwargs):
+    def train_or_load(config, **kwargs):
         if config.model == "cnn":
             raise NonFiniteLossError("loss", float("nan"), 1, 1, "none")
         return real_train(config, **kwargs)
 
-    monkeypatch.setattr(demo, "train", train)
-    rows = demo.run_demo(tmp_path / "demo", seeds=2, epochs=1, progress=False)
-    cnn = next(r for r in rows if r["model"] == "cnn")
-    assert cnn["diverged"] == 2 and "test_acc" not in cnn
-    assert "| digits | cnn | - | - | - | 2 |" in (tmp_path / "demo" / "summary.md").read_text()
-    assert all(r["diverged"] == 0 for r in rows if r["model"].startswith("mlp"))
+    monkeypatch.setattr(engine, "train_or_load", train_or_load)
+    with pytest.warns(UserWarning, match="mask updates"):  # the pruners, in one short epoch
+        result = run_demo(tmp_path / "demo", seeds=2, epochs=1, workers=1, progress=False)
+    cnn = result.summary.cell("digits", "cnn")
+    assert cnn.diverged == 2 and not cnn.values and cnn.mean is None
+    assert "| - | cnn | 0/2, 2 diverged |" in (tmp_path / "demo" / "summary.md").read_text()
+    mlps = [c for c in result.summary.cells if c.model.startswith("mlp")]
+    assert mlps and all(c.diverged == 0 and len(c.values) == 2 for c in mlps)
 
 
 def test_demo_rejects_bad_counts(capsys):

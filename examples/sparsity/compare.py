@@ -30,20 +30,20 @@ from typing import Any
 import torch
 
 from overtone._io import write_summary
+from overtone.bench.suites import recipe
 from overtone.config import TrainConfig
 from overtone.data import get_dataset
 from overtone.engine import train_or_load
 from overtone.stats import format_mean_std, welch_t
-from overtone.suites import LENET, PRUNERS
 
-BASE = {**LENET, "data": "mnist-t10k"}  # the `sparsity` bench suite's network and recipe
+BASE = {**recipe("lenet-300-100"), "data": "mnist-t10k"}  # the `sparsity` suite's network
 EXTRA = {
     "resonance-farthest": {"pruner": "resonance", "pruner_args": {"prune_first": "farthest"}},
     "resonance-low": {"pruner": "resonance", "pruner_args": {"keep": "low"}},
 }
 ORDER = ("magnitude", "magnitude-oneshot", "set", "rigl", "resonance", "resonance-farthest",
          "resonance-smoothed", "resonance-low", "resonance-shuffled")  # fmt: skip
-METHODS: dict[str, dict[str, Any]] = {name: {**PRUNERS, **EXTRA}[name] for name in ORDER}
+METHODS: dict[str, dict[str, Any]] = {n: EXTRA.get(n) or recipe(n) for n in ORDER}
 
 
 def run_config(method: str, sparsity: float, seed: int, epochs: int, out: Path) -> dict:

@@ -2,10 +2,8 @@
 
 The baselines (``mlp``, ``cnn``, ``gpt``) live here; the families' networks live with their
 family (:class:`overtone.harmonic.HarmonicMLP`, :class:`overtone.landau.LandauNet`) and are
-registered here by name.
-
-A model's ``demo`` variants are config overrides (``model_args``, ``callbacks``, ...) that
-``overtone demo`` trains beside the baselines.
+registered here by name. ``overtone demo`` trains them as the built-in bench suite ``demo``
+(``overtone/bench/suites/demo.toml``).
 """
 
 from overtone.harmonic.model import HarmonicMLP, build_harmonic_mlp
@@ -25,23 +23,17 @@ from overtone.models.cnn import SmallCNN, build_cnn
 from overtone.models.gpt import GPT, build_gpt
 from overtone.models.mlp import MLP, build_mlp
 
-_SMALL_MLP = {"widths": [64, 64], "batch_norm": False, "dropout": 0.0}
 register_model(
     "mlp",
     build_mlp,
     inputs=("vector", "image"),
     description="multi-layer perceptron (widths, activation, batch norm, dropout)",
-    demo={
-        "mlp-relu": {"model_args": {**_SMALL_MLP, "activation": "relu"}},
-        "mlp-gelu": {"model_args": {**_SMALL_MLP, "activation": "gelu"}},
-    },
 )
 register_model(
     "cnn",
     build_cnn,
     inputs=("image",),
     description="small conv net for 28x28 and 8x8 images",
-    demo={"cnn": {"model_args": {"channels": [16, 32], "hidden": 64}}},
 )
 register_model(
     "harmonic-mlp",
@@ -49,12 +41,6 @@ register_model(
     inputs=("vector", "image"),
     description="harmonic network: neuron k outputs sin(2πz/f_k) + 0.1z, f_k = min(k·base, "
     "max); the original recipe adds --callback frequency-aware",
-    demo={
-        "harmonic": {
-            "model_args": {"widths": [64, 64], "batch_norm": False, "dropout": 0.0},
-            "callbacks": {"frequency-aware": {"freq_scale_factor": 0.1}},
-        }
-    },
 )
 register_model(
     "landau-net",
@@ -62,7 +48,6 @@ register_model(
     inputs=("vector", "image"),
     description="Ginzburg-Landau network of Landau layers (preset default: sound; blog2024: "
     "the published recipe, with examples/landau/blog2024.toml)",
-    demo={f"landau-{name}": recipe for name, recipe in LANDAU_RECIPES.items()},
 )
 register_model(
     "gpt",

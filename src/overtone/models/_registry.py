@@ -1,15 +1,13 @@
 """Model name -> builder table.
 
 A builder is ``builder(info: DatasetInfo, **options) -> nn.Module`` with keyword-only options
-(their defaults are the model's defaults). ``inputs`` says which dataset input kinds it takes;
-``demo`` names the variants ``overtone demo`` trains: label -> config overrides, e.g.
-``{"model_args": {...}, "callbacks": {"frequency-aware": {}}}``.
+(their defaults are the model's defaults). ``inputs`` says which dataset input kinds it takes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -23,7 +21,6 @@ class ModelSpec:
     builder: Callable[..., nn.Module]
     inputs: tuple[str, ...]
     description: str = ""
-    demo: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def options(self) -> dict[str, Any]:
         return keyword_options(self.builder)
@@ -41,15 +38,12 @@ def register_model(
     *,
     inputs: tuple[str, ...],
     description: str = "",
-    demo: dict[str, dict[str, Any]] | None = None,
     overwrite: bool = False,
 ) -> None:
     bad = [k for k in inputs if k not in INPUT_KINDS]
     if not inputs or bad:
         raise ValueError(f"inputs must be a non-empty subset of {INPUT_KINDS}, got {inputs!r}")
-    MODELS.register(
-        name, ModelSpec(builder, tuple(inputs), description, demo or {}), overwrite=overwrite
-    )
+    MODELS.register(name, ModelSpec(builder, tuple(inputs), description), overwrite=overwrite)
 
 
 def get_model_spec(name: str) -> ModelSpec:
