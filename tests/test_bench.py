@@ -189,6 +189,18 @@ def test_bench_refuses_a_run_folder_of_another_config(tmp_path):
         run_bench(changed, tmp_path, workers=1, progress=False)
 
 
+def test_a_run_folder_written_under_former_names_is_reused(tmp_path):
+    """Renamed components (``cross_entropy`` -> ``cross-entropy``) are the same config."""
+    old = spec_from_dict({"base": {**TINY, "loss": "cross_entropy"}, "models": {"a": MLP},
+                          "seeds": 1}, "x")  # fmt: skip
+    first = run_bench(old, tmp_path, workers=1, progress=False)
+    new = spec_from_dict({"base": {**TINY, "loss": "cross-entropy"}, "models": {"a": MLP},
+                          "seeds": 1}, "x")  # fmt: skip
+    again = run_bench(new, tmp_path, workers=1, progress=False)
+    assert [r["test_acc"] for r in again.rows] == [r["test_acc"] for r in first.rows]
+    assert [r["status"] for r in again.rows] == ["ok"]
+
+
 def test_a_diverged_run_is_a_result_not_a_failure(tmp_path):
     from overtone.bench import execute
 

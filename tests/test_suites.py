@@ -11,6 +11,7 @@ import pytest
 
 from overtone.bench import Summary, plan
 from overtone.bench.suites import BUDGETS, SUITES, get_suite, load_suite, loader, recipe
+from overtone.build import canonical_names
 from overtone.config import ConfigError, TrainConfig, load_config
 
 HERE = Path(__file__).resolve().parent
@@ -22,8 +23,9 @@ DEMO_RUN_EPOCHS = 57 * 30
 
 
 def resolved(values: dict, seed: int) -> dict:
-    """A run's full config (defaults filled in), as a bench compares run folders."""
-    return TrainConfig.from_dict({**values, "seed": seed, "out": "OUT"}).to_dict()
+    """A run's full config (defaults filled in, registered names as spelled now), as a bench
+    compares run folders."""
+    return canonical_names(TrainConfig.from_dict({**values, "seed": seed, "out": "OUT"}).to_dict())
 
 
 @pytest.mark.parametrize("mnist_present", [False, True])

@@ -25,7 +25,7 @@ import overtone.harmonic
 import overtone.landau
 import overtone.sparsity  # noqa: F401
 from overtone._registry import unknown_option
-from overtone.activations import list_activations
+from overtone.activations import ACTIVATIONS, list_activations
 from overtone.callbacks import CALLBACKS, Callback, build_callbacks, callback_options
 from overtone.config import ConfigError, TrainConfig, a_kind
 from overtone.data import DATASETS, DatasetInfo, DatasetSplits, get_dataset
@@ -197,6 +197,27 @@ def _is_kind(value: Any, kind: str) -> bool:
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, {"bool": bool, "str": str, "list": (list, tuple)}[kind])
+
+
+def canonical_names(values: dict[str, Any]) -> dict[str, Any]:
+    """Config ``values`` with every registered name spelled as registered now (former names,
+    kept as aliases, become the current ones), so that configs compare equal across renames.
+    Names no registry knows are left as they are (:func:`check_config` reports them)."""
+    out = dict(values)
+
+    def rename(registry: Any, name: Any) -> Any:
+        return registry.canonical(name) if name in registry else name
+
+    registries = {**_NAMED, "pruner": PRUNERS}
+    for key, registry in registries.items():
+        if key in out:
+            out[key] = rename(registry, out[key])
+    if isinstance(out.get("model_args"), dict) and "activation" in out["model_args"]:
+        name = out["model_args"]["activation"]
+        out["model_args"] = {**out["model_args"], "activation": rename(ACTIVATIONS, name)}
+    if isinstance(out.get("callbacks"), dict):
+        out["callbacks"] = {rename(CALLBACKS, k): v for k, v in out["callbacks"].items()}
+    return out
 
 
 # --------------------------------------------------------------------------- builders

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from overtone.bench.spec import BenchSpec
-from overtone.build import check_config
+from overtone.build import canonical_names, check_config
 from overtone.config import LOCATION_KEYS, ConfigError, TrainConfig, load_config
 
 FINISHED = ("ok", "diverged")
@@ -83,7 +83,7 @@ def check_run_dir(run: Run) -> None:
     if not saved_path.is_file():
         return
     saved = TrainConfig.from_dict(load_config(saved_path), str(saved_path)).to_dict()
-    wanted = TrainConfig.from_dict(run.values).to_dict()
+    saved, wanted = canonical_names(saved), canonical_names(TrainConfig(**run.values).to_dict())
     differ = sorted(k for k in wanted if k not in NOT_COMPARED and saved.get(k) != wanted[k])
     if differ:
         raise ConfigError(
