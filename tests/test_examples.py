@@ -92,7 +92,7 @@ def _shrunk(spec: BenchSpec, group: str, models: tuple[str, ...]) -> BenchSpec:
 def test_a_comparison_spec_runs_and_compares_with_its_baseline(tmp_path):
     spec = _shrunk(load_spec(EXAMPLES / "basis" / "compare.toml"), "mlp-digits",
                    ("gelu", "fourier"))  # fmt: skip
-    result = run_bench(spec, tmp_path, workers=1, progress=False)
+    result = run_bench(spec, tmp_path, workers=1, threads=1, progress=False)
     assert [r["status"] for r in result.rows] == ["ok"] * 4
     fourier = result.summary.cell("mlp-digits", "fourier")
     assert fourier.metric == "test_loss" and sorted(fourier.values) == [0, 1]
