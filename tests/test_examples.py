@@ -1,18 +1,21 @@
-"""The example configs and the reproduction script stay in step with the config schema."""
+"""The example configs and comparison specs stay in step with the config schema and bench."""
 
 from __future__ import annotations
 
-import importlib.util
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from overtone.config import TrainConfig, load_config
+from overtone.bench import BenchSpec, load_spec, plan, run_bench
+from overtone.config import TrainConfig, load_config, merge_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-
-CONFIGS = sorted(p for p in EXAMPLES.rglob("*.toml") if not p.name.startswith("sweep-"))
+SPECS = sorted(EXAMPLES.rglob("compare*.toml"))
+CONFIGS = sorted(
+    p for p in EXAMPLES.rglob("*.toml") if not p.name.startswith(("sweep-", "compare"))
+)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -32,69 +35,70 @@ def test_harmonic_recipe_is_the_original_one():
     assert config.callbacks == {"frequency-aware": {"freq_scale_factor": 0.1}}
 
 
-def test_reproduction_script_runs_and_writes_a_summary(tmp_path, capsys):
-    script = EXAMPLES / "harmonic" / "reproduce.py"
-    spec = importlib.util.spec_from_file_location("reproduce", script)
-    reproduce = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(reproduce)
-    argv = ["--data", "digits", "--seeds", "1", "--epochs", "1", "--experiments", "small",
-            "--out", str(tmp_path)]  # fmt: skip
-    assert reproduce.main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "overtone train --config examples/harmonic/harmonic-mlp.toml --data digits" in printed
-    summary = (tmp_path / "digits" / "summary-small.md").read_text()
-    assert summary.count("| small | widths [32, 16] |") == 2
-    # a second run reuses the finished runs instead of training again
-    assert reproduce.main(argv) == 0
-    assert "overtone train" not in capsys.readouterr().out
+def test_every_family_has_a_comparison_spec():
+    assert {p.parent.name for p in SPECS} == {"basis", "harmonic", "landau", "sparsity"}
+    assert not list(EXAMPLES.rglob("*.py")), "comparisons are bench specs, not scripts"
 
 
-def _basis_compare():
-    spec = importlib.util.spec_from_file_location("compare", EXAMPLES / "basis" / "compare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_comparison_spec_loads_and_plans(path, tmp_path):
+    spec = load_spec(path)
+    runs = plan(spec, tmp_path)  # validates every run's config; trains nothing
+    assert runs and not list(tmp_path.iterdir())
+    for group in spec.groups:
+        assert group.baseline in group.models or not group.baseline
+        assert len(group.seeds) >= 3, "a paired t-test needs seeds"
+        cells = {(r.dataset, r.model, r.optimizer) for r in runs if r.group == group.name}
+        assert cells == set(group.cells())
 
 
-def test_basis_comparison_runs_and_tabulates_against_gelu(tmp_path, capsys, monkeypatch):
-    compare = _basis_compare()
-    monkeypatch.setitem(compare.TASKS["mlp-digits"], "epochs", 1)
-    argv = ["--tasks", "mlp-digits", "--activations", "gelu,fourier", "--seeds", "2",
-            "--out", str(tmp_path)]  # fmt: skip
-    assert compare.main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "overtone train --model mlp --data digits" in printed
-    assert 'activation_args={degree = 4, fit = "gelu"}' in printed
-    (summary,) = (tmp_path / "fit-gelu").glob("summary-*.md")
-    rows = [line for line in summary.read_text().splitlines() if line.startswith("| mlp")]
-    assert [row.split("|")[2].strip() for row in rows] == ["gelu", "fourier"]
-    assert rows[0].split("|")[5].strip() == "-" and rows[1].split("|")[5].strip() != "-"
-    assert compare.main(argv) == 0  # finished runs are skipped, not retrained
-    assert "overtone train" not in capsys.readouterr().out
+def _cell(path: Path, model: str, dataset: str = "", optimizer: str = "", group: str = ""):
+    spec = load_spec(path)
+    group = next(g for g in spec.groups if g.name == (group or spec.groups[0].name))
+    values = group.config(dataset, model, optimizer, 0)
+    return TrainConfig.from_dict(values).to_dict()
 
 
-def test_landau_comparison_runs_tabulates_and_plots(tmp_path, capsys, monkeypatch):
-    spec = importlib.util.spec_from_file_location("landau_compare",
-                                                  EXAMPLES / "landau" / "compare.py")  # fmt: skip
-    compare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(compare)
-    argv = ["--datasets", "moons", "--variants", "blog2024,default,mlp", "--seeds", "2",
-            "--epochs", "1", "--out", str(tmp_path)]  # fmt: skip
-    assert compare.main(argv) == 0
-    summary = (tmp_path / "summary.md").read_text()
-    rows = [line.split("|") for line in summary.splitlines() if line.startswith("| moons")]
-    assert [r[2].strip() for r in rows] == ["blog2024", "default", "mlp"]
-    assert rows[2][5].strip() == "-" and rows[0][5].strip() != "-"  # t against the MLP
-    assert (tmp_path / "boundaries_moons.png").stat().st_size > 10_000
+def _file(path: Path, **changes) -> dict:
+    return TrainConfig.from_dict(merge_config(load_config(path), changes)).to_dict()
 
-    def diverge(config, **kwargs):  # a run stopped by a NaN loss is counted, not fatal
-        raise compare.NonFiniteLossError("loss", float("nan"), 1, 3, "none")
 
-    monkeypatch.setattr(compare, "train_or_load", diverge)
-    argv = ["--datasets", "circles", "--variants", "blog2024", "--seeds", "2", "--epochs", "1",
-            "--out", str(tmp_path / "nan")]  # fmt: skip
-    assert compare.main(argv) == 0
-    row = next(x for x in (tmp_path / "nan" / "summary.md").read_text().splitlines() if "|" in x
-               and "circles" in x).split("|")  # fmt: skip
-    assert row[3].strip() == "-" and row[4].strip() == "2"
-    assert (tmp_path / "nan" / "circles" / "blog2024-seed0" / "diverged.txt").exists()
+@pytest.mark.parametrize("spec", ["compare.toml", "compare-ablation.toml"])
+def test_harmonic_specs_use_the_recipe_files(spec):
+    harmonic = EXAMPLES / "harmonic"
+    kind = {"compare.toml": ("recipe", ""), "compare-ablation.toml": ("lr1e-3", "ablation")}
+    optimizer, group = kind[spec]
+    for model, config in (("harmonic-mlp", "harmonic-mlp.toml"), ("relu-mlp", "relu-mlp.toml")):
+        got = _cell(harmonic / spec, model, "mnist-t10k", optimizer, group)
+        assert got == _file(harmonic / config, seed=0)
+
+
+@pytest.mark.parametrize("spec", ["compare.toml", "compare-100.toml"])
+def test_landau_specs_use_the_recipe_files(spec):
+    landau = EXAMPLES / "landau"
+    for model in ("blog2024", "default"):
+        got = _cell(landau / spec, model, "mnist-t10k")
+        assert got == _file(landau / f"{model}.toml", seed=0, epochs=got["epochs"])
+
+
+def _shrunk(spec: BenchSpec, group: str, models: tuple[str, ...]) -> BenchSpec:
+    """One group of ``spec`` with only ``models``, 2 seeds and 1 epoch."""
+    chosen = next(g for g in spec.groups if g.name == group)
+    small = replace(chosen, base={**chosen.base, "epochs": 1}, seeds=(0, 1),
+                    models={m: chosen.models[m] for m in models})  # fmt: skip
+    return replace(spec, groups=(small,))
+
+
+def test_a_comparison_spec_runs_and_compares_with_its_baseline(tmp_path):
+    spec = _shrunk(load_spec(EXAMPLES / "basis" / "compare.toml"), "mlp-digits",
+                   ("gelu", "fourier"))  # fmt: skip
+    result = run_bench(spec, tmp_path, workers=1, threads=1, progress=False)
+    assert [r["status"] for r in result.rows] == ["ok"] * 4
+    fourier = result.summary.cell("mlp-digits", "fourier")
+    assert fourier.metric == "test_loss" and sorted(fourier.values) == [0, 1]
+    assert fourier.versus is not None and fourier.versus.mean_diff == pytest.approx(
+        fourier.mean - result.summary.cell("mlp-digits", "gelu").mean
+    )
+    assert "Δ vs gelu" in (tmp_path / "summary.md").read_text()
+    config = load_config(tmp_path / "runs" / "mlp-digits" / "fourier-seed1" / "config.toml")
+    assert config["model_args"]["activation_args"] == {"degree": 4, "fit": "gelu"}
