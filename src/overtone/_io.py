@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +35,6 @@ def atomic_write_text(path: Path, text: str) -> Path:
     os.replace(tmp, path)
     fsync_dir(path.parent)
     return path
-
-
-def write_summary(path: Path, table: str, heading: str = "") -> Path:
-    """Print a results ``table`` and write it to ``path`` (atomically) under a heading line
-    that ends with the date and time (comparison scripts)."""
-    print(table)
-    stamp = time.strftime("%Y-%m-%d %H:%M")
-    return atomic_write_text(Path(path), f"{heading}{stamp}\n\n{table}\n")
 
 
 def jsonl_line(record: dict[str, Any]) -> str:

@@ -23,22 +23,6 @@ def format_mean_std(values: Sequence[float], digits: int = 4) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def welch_t(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Welch's t statistic of ``mean(a) - mean(b)``::
-
-        t = (mean a - mean b) / sqrt(var a / n_a + var b / n_b)
-
-    (sample variances); ``None`` below two values on either side, ``±inf`` for a difference
-    without spread."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
-    diff = statistics.fmean(a) - statistics.fmean(b)
-    if se > 0:
-        return diff / se
-    return math.copysign(math.inf, diff) if diff else 0.0
-
-
 def confidence_interval(values: Sequence[float], level: float = 0.95) -> float | None:
     """Half-width of the Student-t confidence interval of the mean::
 
