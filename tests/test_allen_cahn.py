@@ -152,3 +152,21 @@ def test_needs_landau_layers_and_a_stable_sign_for_fields():
 def test_bad_arguments_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         AllenCahnBeta(**kwargs)
+
+
+def test_a_hand_written_loop_drives_it_with_attach_and_step():
+    """attach(model) + step() after each optimizer step: the same update the hooks make."""
+    torch.manual_seed(0)
+    hooked, plain = (LandauLinear(4, 3, beta="field", beta_init=0.1) for _ in range(2))
+    plain.load_state_dict(hooked.state_dict())
+    by_hooks, by_hand = (AllenCahnBeta(dt=0.01, kappa=1.0, clamp=None) for _ in range(2))
+    by_hooks.on_train_start(_trainer(hooked))
+    by_hand.attach(plain)
+    x = torch.randn(16, 4)
+    for _ in range(3):
+        for layer, step in ((hooked, lambda: by_hooks.after_optimizer_step(None)),
+                            (plain, by_hand.step)):  # fmt: skip
+            (layer(x) ** 2).sum().backward()
+            step()
+    assert not torch.equal(plain.beta, torch.full_like(plain.beta, 0.1))  # it moved
+    torch.testing.assert_close(plain.beta, hooked.beta, rtol=0, atol=0)

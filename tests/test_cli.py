@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import subprocess
 import sys
 from dataclasses import fields
@@ -283,20 +282,3 @@ def test_demo_counts_diverged_runs_and_goes_on(tmp_path, monkeypatch):
 def test_demo_rejects_bad_counts(capsys):
     assert main(["demo", "--seeds", "0"]) == 2
     assert "--seeds must be >= 1" in capsys.readouterr().err
-
-
-def test_train_command_round_trips_through_the_parser(tmp_path):
-    """The printed command line sets exactly the config it was made from."""
-    from overtone.cli import build_parser, config_from_args, train_command
-
-    values = {"model": "mlp", "data": "moons", "epochs": 2, "lr": 0.003, "download": False,
-              "model_args": {"widths": [8, 8], "activation_args": {"degree": 3}},
-              "callbacks": {"allen-cahn": {}}, "loss": "ginzburg_landau",
-              "loss_args": {"normalize": "tanh"}, "out": str(tmp_path / "r")}  # fmt: skip
-    line = train_command(values)
-    assert line.startswith("overtone train --model mlp --data moons --epochs 2")
-    assert "--model-arg 'activation_args={degree = 3}'" in line and "--no-download" in line
-    argv = shlex.split(line)[1:]
-    config = config_from_args(build_parser().parse_args(argv))
-    for key, value in values.items():
-        assert getattr(config, key) == value, key

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from overtone.bench import BenchSpec, load_spec, plan, run_bench
+from overtone.build import check_config
 from overtone.config import TrainConfig, load_config, merge_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -20,7 +21,7 @@ CONFIGS = sorted(
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_example_config_is_valid(path):
-    config = TrainConfig.from_dict(load_config(path), str(path))
+    config = check_config(TrainConfig.from_dict(load_config(path), str(path)))
     assert config.epochs >= 1
 
 
@@ -56,11 +57,11 @@ def _cell(path: Path, model: str, dataset: str = "", optimizer: str = "", group:
     spec = load_spec(path)
     group = next(g for g in spec.groups if g.name == (group or spec.groups[0].name))
     values = group.config(dataset, model, optimizer, 0)
-    return TrainConfig.from_dict(values).to_dict()
+    return check_config(TrainConfig.from_dict(values)).to_dict()
 
 
 def _file(path: Path, **changes) -> dict:
-    return TrainConfig.from_dict(merge_config(load_config(path), changes)).to_dict()
+    return check_config(TrainConfig.from_dict(merge_config(load_config(path), changes))).to_dict()
 
 
 @pytest.mark.parametrize("spec", ["compare.toml", "compare-ablation.toml"])

@@ -20,7 +20,7 @@ from overtone import figures
 from overtone._registry import Registry
 from overtone.bench import run_bench, spec_from_dict
 from overtone.figures import Figure, FigureContext, get_figure, list_figures
-from overtone.models import LANDAU_RECIPES
+from overtone.landau import RECIPES as LANDAU_RECIPES
 from overtone.report import ModelLoader, build_report, find_runs, write_report
 
 BASE = {"epochs": 2, "batch_size": 64, "data": "moons", "data_args": {"n_samples": 300}}

@@ -46,10 +46,3 @@ def in_interval(
             f"{name} must be {what} in {closed[0]}{low:g}, {high:g}{closed[1]}, got {value!r}"
         )
     return float(value)
-
-
-def one_of(name: str, value: object, allowed: tuple | list) -> object:
-    """``value`` if it is one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
-    return value

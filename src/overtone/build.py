@@ -28,7 +28,7 @@ from overtone._registry import unknown_option
 from overtone.activations import ACTIVATIONS, list_activations
 from overtone.callbacks import CALLBACKS, Callback, build_callbacks, callback_options
 from overtone.config import ConfigError, TrainConfig, a_kind
-from overtone.data import DATASETS, DatasetInfo, DatasetSplits, get_dataset
+from overtone.data import DATASETS, DatasetInfo, DatasetSplits, get_dataset, get_dataset_cached
 from overtone.losses import LOSSES, build_loss, loss_options
 from overtone.models import MODELS, check_model_accepts, get_model
 from overtone.optim import (
@@ -240,6 +240,18 @@ def build_run_callbacks(config: TrainConfig, extra: Sequence[Callback] = ()) -> 
 def build_data(config: TrainConfig) -> DatasetSplits:
     with config_errors("data_args"):
         return get_dataset(
+            config.data,
+            data_dir=config.data_dir or None,
+            download=config.download,
+            **config.data_args,
+        )
+
+
+def build_data_cached(config: TrainConfig) -> DatasetSplits:
+    """:func:`build_data`, built once per process for the same data keys (for processes that
+    train or inspect many runs: bench workers, reports). Callers share the splits: read only."""
+    with config_errors("data_args"):
+        return get_dataset_cached(
             config.data,
             data_dir=config.data_dir or None,
             download=config.download,

@@ -50,8 +50,6 @@ class TrainingLoop(Protocol):
     stop_reason: str | None  # set in on_epoch_end to end the run after this epoch
 
 
-Trainer = TrainingLoop  # the name hooks' signatures use
-
 
 class Callback:
     """Base class: every hook is a no-op; override the ones you need."""
@@ -64,22 +62,22 @@ class Callback:
         """Parameters the optimizer must not update (asked once, before it is built)."""
         return ()
 
-    def on_train_start(self, trainer: Trainer) -> None:
+    def on_train_start(self, trainer: TrainingLoop) -> None:
         """After set-up (and after a resume restored state), before the first batch."""
 
-    def after_backward(self, trainer: Trainer) -> None:
+    def after_backward(self, trainer: TrainingLoop) -> None:
         """Gradients are in ``p.grad``; ``trainer.loss`` holds the batch loss."""
 
-    def before_optimizer_step(self, trainer: Trainer) -> None:
+    def before_optimizer_step(self, trainer: TrainingLoop) -> None:
         """After gradient clipping, right before ``optimizer.step()``."""
 
-    def after_optimizer_step(self, trainer: Trainer) -> None:
+    def after_optimizer_step(self, trainer: TrainingLoop) -> None:
         """Right after ``optimizer.step()``, before the scheduler steps."""
 
-    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainingLoop, metrics: dict[str, Any]) -> None:
         """After validation; add JSON-serializable entries to ``metrics`` to record them."""
 
-    def on_train_end(self, trainer: Trainer, result: Any) -> None:
+    def on_train_end(self, trainer: TrainingLoop, result: Any) -> None:
         """After the final test evaluation; ``result`` is the engine's ``RunResult``."""
 
     def metrics(self) -> dict[str, float]:

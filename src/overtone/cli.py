@@ -8,7 +8,6 @@ file. Errors in configs, data or checkpoints print one clear line and exit with 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -26,33 +25,6 @@ from overtone.data import DataError
 
 # ``model_args`` -> ``--model-arg`` ...: the tables of components' options, from the schema
 TABLE_FLAGS = {key: SCHEMA[key].flag for key in TABLE_KEYS}
-
-
-def toml_value(value: Any) -> str:
-    """``value`` as a TOML value (what ``--model-arg KEY=VALUE`` parses)."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
-    return json.dumps(value)
-
-
-def train_command(values: dict[str, Any], prefix: str = "") -> str:
-    """The ``overtone train`` command line that sets the config keys ``values`` (for the
-    scripts that print what they run); ``prefix`` goes first (e.g. ``--config FILE``)."""
-    flags = [prefix] if prefix else []
-    for key, value in values.items():
-        if key == "callbacks":
-            for name, options in value.items():
-                flags += [
-                    f"--callback-arg '{name}.{k}={toml_value(v)}'" for k, v in options.items()
-                ]
-                flags += [] if options else [f"--callback {name}"]
-        elif key in TABLE_FLAGS:
-            flags += [f"{TABLE_FLAGS[key]} '{k}={toml_value(v)}'" for k, v in value.items()]
-        elif isinstance(value, bool):
-            flags.append(f"--{'' if value else 'no-'}{SCHEMA[key].flag[2:]}")
-        else:
-            flags.append(f"{SCHEMA[key].flag} {value}")
-    return "overtone train " + " ".join(flags)
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -115,6 +87,7 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from overtone.bench.suites import BUDGETS, SUITES
     parser = argparse.ArgumentParser(
         prog="overtone",
         description="Physics- and frequency-inspired neural networks, compared honestly.",
@@ -137,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a grid of runs over seeds with statistics (a TOML spec or a built-in suite)",
         description=(
             "Run models x datasets x optimizers x seeds and write results.csv, summary.md "
-            "(mean ± std, 95%% CI, paired t-test against the baseline, ranked) and report.html. "
-            "SPEC is a TOML file or a built-in suite: claims, seeds, activations, sparsity, demo. "
+            "(mean ± std, 95% CI, paired t-test against the baseline, ranked) and report.html. "
+            f"SPEC is a TOML file or a built-in suite: {', '.join(SUITES)}. "
             "Finished runs are not rerun: run the same command again to continue."
         ),
     )
@@ -146,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="output folder (default: runs/bench-<name>)")
     bench.add_argument(
         "--budget",
-        choices=("small", "medium", "large"),
+        choices=BUDGETS,
         help="size of a built-in suite (default: small)",
     )
     bench.add_argument("--workers", type=int, help="worker processes (default: one per core)")

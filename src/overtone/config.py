@@ -39,7 +39,6 @@ __all__ = [
     "TABLE_KEYS",
     "ConfigError",
     "TrainConfig",
-    "config_key",
     "dumps_toml",
     "load_config",
     "merge_config",
@@ -272,10 +271,6 @@ SCHEMA: dict[str, ConfigKey] = {
     )
     for f in fields(TrainConfig)
 }
-
-
-def config_key(name: str) -> ConfigKey:
-    return SCHEMA[name]
 
 
 # The tables of components' options (``callbacks`` is a table of tables, handled apart).

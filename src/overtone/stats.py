@@ -1,5 +1,5 @@
 """Summary statistics for comparisons over seeds: mean ± sample std, Student-t confidence
-intervals, Welch's t and the paired t-test across seeds."""
+intervals and the paired t-test across seeds."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Plots for runs (PNG, Agg): per-epoch metrics across seeds (learning curves, sparsity, β),
-2-D decision boundaries, learned activation shapes, harmonic spectra and pruning masks.
+"""Plots for runs (PNG, Agg): per-epoch metrics across seeds (learning curves, sparsity, β)
+and 2-D decision boundaries. The families' own plots (activation shapes, harmonic spectra,
+pruning masks) live in their ``figures`` modules and save through :func:`save_figure`.
 
 Every function takes a ``path`` or a binary file object to write the PNG to.
 """
@@ -64,7 +65,7 @@ def plot_metrics(
         labelled[-1].legend(loc="best", fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_learning_curves(curves: Curves, path: Target, title: str = "") -> Path | BinaryIO:
@@ -95,84 +96,10 @@ def plot_decision_boundaries(
         ax.set(title=label, xticks=[], yticks=[])
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-@torch.no_grad()
-def plot_activation_shapes(
-    shapes: dict[str, list[tuple[str, nn.Module, nn.Module]]],
-    path: Target,
-    title: str = "",
-    span: float = 4.0,
-) -> Path | BinaryIO:
-    """Each learned activation (solid) against its initialization (dashed) on
-    ``[-span, span]``; one row per label, one panel per activation module (channel 0 when
-    per channel). ``shapes`` maps a label to ``(module name, trained, initial)`` triples."""
-    rows = len(shapes)
-    cols = max(len(v) for v in shapes.values())
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    x = torch.linspace(-span, span, 401)
-    for r, (label, modules) in enumerate(shapes.items()):
-        for c in range(cols):
-            ax = axes[r][c]
-            if c >= len(modules):
-                ax.axis("off")
-                continue
-            name, trained, initial = modules[c]
-            for module, style, which in ((initial, "--", "init"), (trained, "-", "trained")):
-                ax.plot(x, _activation_curve(module, x), style, label=which)
-            ax.set_title(f"{label}: {name}", fontsize="small")
-            ax.axhline(0, color="0.8", linewidth=0.5)
-        axes[r][0].legend(fontsize="x-small")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def _activation_curve(module: nn.Module, x: torch.Tensor) -> np.ndarray:
-    param = next(module.parameters())
-    channels = getattr(module, "channels", None)
-    if channels is None:
-        inputs = x.to(param)
-    else:  # channel 0 of a per-channel activation, fed as (points, channels)
-        inputs = x.to(param).reshape(-1, 1).expand(len(x), channels).contiguous()
-    out = module(inputs)
-    out = out if channels is None else out[:, 0]
-    return out.detach().float().cpu().numpy()
-
-
-def plot_harmonic_spectra(
-    layers: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-    path: Target,
-    title: str = "",
-) -> Path | BinaryIO:
-    """Per harmonic layer ``(name, periods at init, ‖W_k‖ at init, periods trained, ‖W_k‖
-    trained)``: each neuron's weight norm against its period ``f_k`` (init hollow, trained
-    filled; the periods move only when they are learned)."""
-    fig, axes = plt.subplots(1, len(layers), figsize=(4.5 * len(layers), 3.6), squeeze=False)
-    for ax, (name, start, initial, periods, trained) in zip(axes[0], layers, strict=True):
-        ax.plot(start, initial, "o", mfc="none", ms=3, label="init")
-        ax.plot(periods, trained, ".", ms=4, label="trained")
-        ax.set(title=name, xlabel="period f_k", ylabel="row norm ‖W_k‖")
-        ax.legend(fontsize="x-small")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def plot_masks(masks: dict[str, np.ndarray], path: Target, title: str = "") -> Path | BinaryIO:
-    """Each weight matrix's mask (kept: dark), reshaped to 2-D; the title gives its density."""
-    fig, axes = plt.subplots(1, len(masks), figsize=(4.2 * len(masks), 3.6), squeeze=False)
-    for ax, (name, mask) in zip(axes[0], masks.items(), strict=True):
-        grid = mask.reshape(mask.shape[0], -1)
-        ax.imshow(grid, cmap="Greys", aspect="auto", interpolation="nearest", vmin=0, vmax=1)
-        ax.set(title=f"{name}: {grid.mean():.1%} kept", xticks=[], yticks=[])
-    fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def _save(fig: plt.Figure, path: Target) -> Path | BinaryIO:
+def save_figure(fig: plt.Figure, path: Target) -> Path | BinaryIO:
     if hasattr(path, "write"):
         fig.savefig(path, dpi=100, format="png")
         plt.close(fig)

@@ -69,13 +69,11 @@ def run_demo(
 
 def write_figures(result: BenchResult) -> list[Path]:
     """``curves_<group>.png`` per group and ``boundaries_<group>.png`` for 2-D data."""
-    from safetensors.torch import load_model
-
     from overtone import viz
     from overtone._io import read_jsonl
-    from overtone.data import get_dataset_cached
-    from overtone.models import get_model
+    from overtone.report import ModelLoader
 
+    loader = ModelLoader()
     written = []
     for group in result.spec.groups:
         rows = [r for r in result.rows if r["group"] == group.name and r["status"] == "ok"]
@@ -91,15 +89,13 @@ def write_figures(result: BenchResult) -> list[Path]:
         written.append(viz.plot_learning_curves(curves, path, title))
         if not first:
             continue
-        config = TrainConfig.from_dict(json.loads(next(iter(first.values()))["config"]))
-        data = get_dataset_cached(config.data, **config.data_args)
-        if data.info.input_shape != (2,):
+        data = loader.data(TrainConfig.from_dict(json.loads(next(iter(first.values()))["config"])))
+        if data is None or data.info.input_shape != (2,):
             continue
-        models = {}
-        for label, row in first.items():
-            config = TrainConfig.from_dict(json.loads(row["config"]))
-            models[label] = get_model(config.model, data.info, **config.model_args)
-            load_model(models[label], str(Path(row["run_dir"]) / "model.safetensors"))
+        models = {
+            label: loader.trained(row["run_dir"], TrainConfig.from_dict(json.loads(row["config"])))
+            for label, row in first.items()
+        }
         path = result.out / f"boundaries_{group.name}.png"
         title = f"{group.name}: decision boundaries (first finished seed, test points)"
         written.append(viz.plot_decision_boundaries(models, data.test, path, title))

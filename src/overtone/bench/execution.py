@@ -67,7 +67,7 @@ def peak_memory() -> tuple[float | None, float | None]:
 def execute(values: dict[str, Any]) -> dict[str, Any]:
     """Train (or finish, or read) one run and write its ``outcome.json``; never raises for a
     failed run: its status and error are in the outcome."""
-    from overtone.data import get_dataset_cached
+    from overtone.build import build_data_cached
     from overtone.engine import NonFiniteLossError, train_or_load
 
     run_dir = Path(values["out"])
@@ -76,8 +76,7 @@ def execute(values: dict[str, Any]) -> dict[str, Any]:
     began = time.perf_counter()
     try:
         config = TrainConfig.from_dict(values)
-        data = get_dataset_cached(config.data, data_dir=config.data_dir or None,
-                                  download=config.download, **config.data_args)  # fmt: skip
+        data = build_data_cached(config)
         outcome["final"] = train_or_load(config, data=data)
         outcome["sizes"] = json.loads((run_dir / "results.json").read_text())["sizes"]
     except NonFiniteLossError as err:

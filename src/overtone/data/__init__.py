@@ -73,8 +73,8 @@ from overtone.data.registry import (
 )
 from overtone.data.sklearn_sets import load_circles, load_classification, load_digits, load_moons
 from overtone.data.splits import (
-    check_fraction,
     check_labels,
+    check_split_fraction,
     classification_splits,
     standardize,
     stratified_halves,
@@ -99,9 +99,9 @@ __all__ = [
     "FileSource",
     "PublishedFile",
     "Split",
-    "check_fraction",
     "check_labels",
     "check_md5",
+    "check_split_fraction",
     "classification_splits",
     "dataset_options",
     "download_file",

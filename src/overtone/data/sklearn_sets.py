@@ -10,15 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from overtone.data.containers import DataError, DatasetSplits
-from overtone.data.splits import check_fraction, classification_splits
+from overtone.data.splits import check_split_fraction, classification_splits
 
 
 def load_digits(*, val_size: float = 0.2, test_size: float = 0.2, data_seed: int = 0):
     """scikit-learn's 1,797 8x8 digit images as (1, 8, 8) images; stratified 60/20/20."""
     from sklearn.datasets import load_digits as sklearn_digits
 
-    check_fraction("val_size", val_size)
-    check_fraction("test_size", test_size)
+    check_split_fraction("val_size", val_size)
+    check_split_fraction("test_size", test_size)
     bunch = sklearn_digits()
     x = bunch.images.astype(np.float32)[:, None, :, :]
     return classification_splits(

@@ -17,7 +17,7 @@ from overtone._checks import in_interval
 from overtone.data.containers import DataError, DatasetInfo, DatasetSplits, Split
 
 
-def check_fraction(name: str, value: float) -> None:
+def check_split_fraction(name: str, value: float) -> None:
     """``value`` lies in the open interval (0, 0.5), else :class:`DataError`."""
     try:
         in_interval(name, value, 0.0, 0.5, closed="()", what="a fraction")

@@ -25,7 +25,8 @@ What the engine (:mod:`overtone.engine`) does with ``W`` processes:
 - Parameters stay identical on every rank: gradients are averaged by DDP, the gradient hooks
   (frequency-aware scaling, clipping, pruner masks) see the averaged gradients, optimizer noise
   is drawn from a generator seeded alike on every rank, Landau ``β`` buffers average their
-  gradient here (DDP averages only parameters), and pruners take rank 0's decisions.
+  gradient through :mod:`overtone.collectives` (DDP averages only parameters), and pruners
+  take rank 0's decisions.
 - Dropout draws differ per rank (rank 0 goes on with the stream one process would use, rank
   ``r > 0`` takes a stream derived from ``(seed, r)``); every rank's torch RNG state is saved
   with each checkpoint, so a resume on as many processes is exact (numpy's and Python's

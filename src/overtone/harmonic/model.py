@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from overtone._checks import in_interval
 from overtone.harmonic.layer import HarmonicLayer
 
 if TYPE_CHECKING:
@@ -46,8 +47,7 @@ class HarmonicMLP(nn.Module):
         if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1
                              for w in widths):  # fmt: skip
             raise ValueError(f"widths must be a non-empty list of positive integers, got {widths}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        in_interval("dropout", dropout, 0.0, 1.0, closed="[)")
         layers: list[nn.Module] = [nn.Flatten()]
         width_in = in_features
         for i, width in enumerate(widths):

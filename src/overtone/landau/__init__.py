@@ -31,8 +31,11 @@ from overtone.landau.loss import (
     normalize_logits,
 )
 from overtone.landau.model import PRESETS, RECIPES, LandauNet, build_landau_net
+from overtone.recipes import register_recipe
 
 register_callback("allen-cahn", AllenCahnBeta)
+for _preset, _values in RECIPES.items():  # landau-default, landau-blog2024
+    register_recipe(f"landau-{_preset}", {"model": "landau-net", **_values})
 
 __all__ = [
     "BETA_KINDS",

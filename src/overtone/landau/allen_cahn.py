@@ -163,11 +163,22 @@ class AllenCahnBeta(Callback):
         return [m.beta for _, m in landau_layers(model) if isinstance(m.beta, torch.nn.Parameter)]
 
     def on_train_start(self, trainer: TrainingLoop) -> None:
-        self._layers = landau_layers(trainer.model)
+        self.attach(trainer.model)
+
+    @torch.no_grad()
+    def after_optimizer_step(self, trainer: TrainingLoop) -> None:
+        self.step()
+
+    # ------------------------------------------------------------------ a loop of your own
+
+    def attach(self, model: torch.nn.Module) -> None:
+        """Take over the β of ``model``'s Landau layers (the engine calls this at the start;
+        a hand-written loop calls it once, then :meth:`step` after each ``optimizer.step()``)."""
+        self._layers = landau_layers(model)
         if not self._layers:
             raise ValueError(
                 f"the allen-cahn callback needs LandauLinear layers; model "
-                f"{type(trainer.model).__name__} has none (use landau-net)"
+                f"{type(model).__name__} has none (use landau-net)"
             )
         for name, layer in self._layers:
             if self.laplacian_sign < 0 and layer.beta.dim() > 0 and not self.faithful_update:
@@ -179,7 +190,9 @@ class AllenCahnBeta(Callback):
                 layer.beta.requires_grad_(True)
 
     @torch.no_grad()
-    def after_optimizer_step(self, trainer: TrainingLoop) -> None:
+    def step(self) -> None:
+        """One Allen-Cahn update of every attached layer's β (module docstring), with the
+        gradient force of the backward pass just taken."""
         if self.force == "grad":  # under torchrun: DDP averages parameters' gradients only
             average_gradients_(
                 layer.beta for _, layer in self._layers

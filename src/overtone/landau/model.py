@@ -19,7 +19,6 @@ package's ``recipes.toml``; the same as ``examples/landau/default.toml`` and
 
 from __future__ import annotations
 
-import sys
 from importlib import resources
 from math import prod
 from typing import TYPE_CHECKING, Any
@@ -28,13 +27,9 @@ import torch
 from torch import nn
 
 from overtone._checks import positive_int
+from overtone._toml import tomllib
 from overtone.activations import get_activation
 from overtone.landau.layer import LandauLinear
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 if TYPE_CHECKING:
     from overtone.data import DatasetInfo

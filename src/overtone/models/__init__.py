@@ -7,7 +7,6 @@ registered here by name. ``overtone demo`` trains them as the built-in bench sui
 """
 
 from overtone.harmonic.model import HarmonicMLP, build_harmonic_mlp
-from overtone.landau.model import RECIPES as LANDAU_RECIPES
 from overtone.landau.model import LandauNet, build_landau_net
 from overtone.models._registry import (
     MODELS,
@@ -58,7 +57,6 @@ register_model(
 
 __all__ = [
     "GPT",
-    "LANDAU_RECIPES",
     "MLP",
     "MODELS",
     "HarmonicMLP",

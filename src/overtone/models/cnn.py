@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from overtone._checks import in_interval
 from overtone.activations import activation_factory
 from overtone.data import DatasetInfo
 
@@ -36,8 +37,7 @@ class SmallCNN(nn.Module):
             )
         if not channels or any(not isinstance(c, int) or c < 1 for c in channels):
             raise ValueError(f"channels must be positive integers, got {list(channels)!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        in_interval("dropout", dropout, 0.0, 1.0, closed="[)")
         make_activation = activation_factory(activation, activation_args)
         c_in, h, w = input_shape
         if h >> len(channels) < 1 or w >> len(channels) < 1:

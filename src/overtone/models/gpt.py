@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from overtone._checks import in_interval
 from overtone.activations import activation_factory
 from overtone.data import DatasetInfo
 
@@ -73,8 +74,7 @@ class GPT(nn.Module):
                 raise ValueError(f"{key} must be a positive integer, got {value!r}")
         if n_embd % n_head:
             raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        in_interval("dropout", dropout, 0.0, 1.0, closed="[)")
         make_activation = activation_factory(activation, activation_args)
         self.block_size = block_size
         self.wte = nn.Embedding(vocab_size, n_embd)

@@ -8,6 +8,7 @@ from math import prod
 import torch
 from torch import nn
 
+from overtone._checks import in_interval
 from overtone.activations import activation_factory
 from overtone.data import DatasetInfo
 
@@ -32,8 +33,7 @@ class MLP(nn.Module):
         super().__init__()
         if any(not isinstance(w, int) or w < 1 for w in widths):
             raise ValueError(f"widths must be positive integers, got {list(widths)!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        in_interval("dropout", dropout, 0.0, 1.0, closed="[)")
         make_activation = activation_factory(activation, activation_args)  # fails early
         layers: list[nn.Module] = [nn.Flatten()]
         width_in = in_features

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from overtone.config import TrainConfig
@@ -15,29 +17,38 @@ class ModelLoader:
     @staticmethod
     def data(config: TrainConfig):
         """The run's dataset, or ``None`` where it cannot be loaded (its figures are left out)."""
-        from overtone.data import DataError, get_dataset_cached
+        from overtone.build import build_data_cached
+        from overtone.data import DataError
 
         try:
-            return get_dataset_cached(config.data, data_dir=config.data_dir or None,
-                                      **config.data_args)  # fmt: skip
+            return build_data_cached(config)
         except DataError:
             return None
 
-    def load(self, run: RunRecord) -> tuple[torch.nn.Module, torch.nn.Module] | None:
-        """(trained, initial) models on the CPU; ``None`` without ``model.safetensors``."""
+    def initial(self, config: TrainConfig) -> torch.nn.Module | None:
+        """The run's model as the engine initialized it (CPU, eval mode); ``None`` without
+        its data."""
+        from overtone.build import build_model
+        from overtone.engine.rng import seed_everything
+
+        data = self.data(config)
+        if data is None:
+            return None
+        seed_everything(config.seed)  # as the engine does: the same initialization
+        return build_model(config, data.info).eval()
+
+    def trained(self, path: Path, config: TrainConfig) -> torch.nn.Module | None:
+        """The run in ``path`` with its trained weights; ``None`` without ``model.safetensors``
+        or its data."""
         from safetensors.torch import load_model
 
-        from overtone.engine.rng import seed_everything
-        from overtone.models import get_model
+        weights = Path(path) / "model.safetensors"
+        model = self.initial(config) if weights.is_file() else None
+        if model is not None:
+            load_model(model, str(weights))
+        return model
 
-        weights = run.path / "model.safetensors"
-        data = self.data(run.config)
-        if not weights.is_file() or data is None:
-            return None
-        info = data.info
-        models = []
-        for _ in range(2):
-            seed_everything(run.config.seed)  # as the engine does: the same initialization
-            models.append(get_model(run.config.model, info, **run.config.model_args).eval())
-        load_model(models[0], str(weights))
-        return models[0], models[1]
+    def load(self, run: RunRecord) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+        """(trained, initial) models on the CPU; ``None`` without ``model.safetensors``."""
+        trained = self.trained(run.path, run.config)
+        return None if trained is None else (trained, self.initial(run.config))

@@ -38,6 +38,7 @@ import torch.distributed as dist
 
 from overtone._checks import in_interval, positive_int
 from overtone.callbacks import Callback, TrainingLoop
+from overtone.collectives import active
 from overtone.sparsity.masks import WeightMasks, prunable_parameters
 
 MIN_UPDATES = 10  # fewer mask updates than this in a run get a warning
@@ -177,7 +178,7 @@ class Pruner(Callback):
         everywhere whatever each rank saw (its own gradients, its own random draws). A no-op
         otherwise. Frequency estimators are not shared: under DDP every rank records the same
         all-reduced gradients anyway."""
-        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        if not active():
             return
         for name, mask in list(self.masks.masks.items()):
             shared = mask.to(torch.uint8)

@@ -3,7 +3,8 @@ weight matrices (a weight counts as kept when it is non-zero in the final weight
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from overtone.figures import Figure, FigureContext, RunRecord, register_figure, render
 
@@ -46,13 +47,29 @@ def mask_images(ctx: FigureContext) -> list[Figure]:
     for label, runs in list(cells.items())[:MAX_MASK_CELLS]:
         masks = final_masks(runs[0], ctx)
         if masks:
-            from overtone import viz  # matplotlib only when drawing
-
             figures.append(render(
-                f"{label}: final masks of the pruned weight matrices", viz.plot_masks, masks,
+                f"{label}: final masks of the pruned weight matrices", plot_masks, masks,
                 title=f"{label}: masks (seed {runs[0].seed})",
             ))  # fmt: skip
     return figures
+
+
+def plot_masks(
+    masks: dict[str, np.ndarray], path: str | Path | BinaryIO, title: str = ""
+) -> Path | BinaryIO:
+    """Each weight matrix's mask (kept: dark), reshaped to 2-D; the title gives its density."""
+    import matplotlib.pyplot as plt
+
+    from overtone.viz import save_figure
+
+    fig, axes = plt.subplots(1, len(masks), figsize=(4.2 * len(masks), 3.6), squeeze=False)
+    for ax, (name, mask) in zip(axes[0], masks.items(), strict=True):
+        grid = mask.reshape(mask.shape[0], -1)
+        ax.imshow(grid, cmap="Greys", aspect="auto", interpolation="nearest", vmin=0, vmax=1)
+        ax.set(title=f"{name}: {grid.mean():.1%} kept", xticks=[], yticks=[])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 register_figure("sparsity-curves", sparsity_curves)

@@ -22,20 +22,15 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import sys
 from dataclasses import fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from overtone._toml import tomllib
 from overtone.bench.spec import AXES, BenchSpec, spec_from_dict
 from overtone.bench.suites.claims import CLAIMS
 from overtone.config import ConfigError, TrainConfig, merge_config
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 BUDGETS = ("small", "medium", "large")
 EXTRA_KEYS = ("extends", "budgets", "recipes", "fallback_data", "only_fitting_models", "claims",
@@ -54,20 +49,21 @@ def _shared() -> dict[str, Any]:
 
 
 def recipe(name: str) -> dict[str, Any]:
-    """The config keys of recipe ``name`` (``recipes.toml`` or a built-in Landau recipe)."""
+    """The config keys of recipe ``name`` (``recipes.toml``, or one a family registered)."""
     return _recipe(name, {}, "recipes")
 
 
 def _recipe(name: str, own: dict[str, Any], where: str) -> dict[str, Any]:
-    from overtone.models import LANDAU_RECIPES
+    import overtone.build  # noqa: F401  (every family, and so every registered recipe)
+    from overtone.recipes import RECIPES, get_recipe
 
     recipes = {**_shared().get("recipes", {}), **own}
     if name in recipes:
         return json.loads(json.dumps(recipes[name]))
-    landau = {f"landau-{k}": {"model": "landau-net", **v} for k, v in LANDAU_RECIPES.items()}
-    if name in landau:
-        return json.loads(json.dumps(landau[name]))
-    raise ConfigError(f"{where}: unknown recipe {name!r}; known: {', '.join([*recipes, *landau])}")
+    if name in RECIPES:
+        return get_recipe(name)
+    known = ", ".join([*recipes, *RECIPES.names()])
+    raise ConfigError(f"{where}: unknown recipe {name!r}; known: {known}")
 
 
 def override(values: dict[str, Any], changes: dict[str, Any], where: str) -> dict[str, Any]:
