@@ -238,25 +238,23 @@ def build_run_callbacks(config: TrainConfig, extra: Sequence[Callback] = ()) -> 
 
 
 def build_data(config: TrainConfig) -> DatasetSplits:
-    with config_errors("data_args"):
-        return get_dataset(
-            config.data,
-            data_dir=config.data_dir or None,
-            download=config.download,
-            **config.data_args,
-        )
+    return get_dataset(  # its errors are DataErrors, naming the file or option
+        config.data,
+        data_dir=config.data_dir or None,
+        download=config.download,
+        **config.data_args,
+    )
 
 
 def build_data_cached(config: TrainConfig) -> DatasetSplits:
     """:func:`build_data`, built once per process for the same data keys (for processes that
     train or inspect many runs: bench workers, reports). Callers share the splits: read only."""
-    with config_errors("data_args"):
-        return get_dataset_cached(
-            config.data,
-            data_dir=config.data_dir or None,
-            download=config.download,
-            **config.data_args,
-        )
+    return get_dataset_cached(
+        config.data,
+        data_dir=config.data_dir or None,
+        download=config.download,
+        **config.data_args,
+    )
 
 
 def build_model(config: TrainConfig, info: DatasetInfo) -> nn.Module:
