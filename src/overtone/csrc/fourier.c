@@ -38,10 +38,11 @@
 
 #define BLOCK 1024
 #define ROWS_PER_FLUSH 32
-/* elements per float32 partial sum of the "runs" backward before it is added in float64: a
- * few per SIMD lane, so the sums' rounding does not grow with the block (on 8-lane AVX2 a
- * 1024-element float32 sum was 17x less accurate than torch's cascade sum) */
-#define CHUNK 64
+/* elements per float32 partial sum of the "runs" backward before it is added in float64: 16
+ * per lane on 8-lane AVX2, where a 1024-element float32 sum was 17x less accurate than torch's
+ * cascade sum (the accuracy test failed). The extra horizontal sums cost 20-30% of the Fourier
+ * forward + backward there (docs/benchmarks.md) */
+#define CHUNK 128
 
 static const float S0 = 3.141592580045601f, S1 = -5.167706878978462f,
                    S2 = 2.550031378100237f, S3 = -0.5980451788359816f,
