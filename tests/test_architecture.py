@@ -21,7 +21,7 @@ COMPONENTS = (
 )  # fmt: skip
 # what sits above the components: the engine and the tools built on it
 ABOVE = ("overtone.engine", "overtone.build", "overtone.cli", "overtone.bench",
-         "overtone.sweep", "overtone.report", "overtone.suites", "overtone.demo")  # fmt: skip
+         "overtone.sweep", "overtone.report")  # fmt: skip
 MAX_LINES = 500
 
 
