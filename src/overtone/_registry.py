@@ -2,11 +2,24 @@
 
 Tables are filled by plain ``register(...)`` lines next to the family's code; lookups by an
 unknown name raise a ``ValueError`` that names the bad value and every allowed one.
+
+Beside registered names, every table accepts two spellings with a colon:
+
+- ``prefix:rest`` where ``prefix`` was declared with :meth:`Registry.register_prefix`
+  (``timm:convnext_atto``): the prefix's factory builds the entry from ``rest``;
+- an import string ``package.module:attr`` (``attr`` may be dotted): the object is imported
+  and turned into an entry by the table's ``adapt`` function (which checks it is the right
+  kind of object). Any process that can import the module resolves it the same way, so such
+  names travel in configs to bench workers, sweep workers and torchrun ranks.
+
+Resolved entries are cached by their full string; :meth:`Registry.names` lists registered
+names only.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
@@ -57,13 +70,67 @@ def check_options(
         raise error(f"{kind} {name!r} has no option {bad[0]!r} (allowed: {bad[1]})")
 
 
-class Registry(Generic[T]):
-    """An explicit, ordered name -> entry table for one family of components."""
+class ImportStringError(ValueError):
+    """An import string ``package.module:attr`` that does not name a usable object."""
 
-    def __init__(self, kind: str) -> None:
+
+def is_import_string(name: object) -> bool:
+    """``package.module:attr``: a colon with a dotted module path before it and a name after."""
+    if not isinstance(name, str) or name.count(":") != 1:
+        return False
+    module, attr = name.split(":")
+    parts = [*module.split("."), *attr.split(".")]
+    return all(p.isidentifier() for p in parts)
+
+
+def import_object(spec: str, kind: str = "object") -> Any:
+    """The object an import string ``package.module:attr`` names (``attr`` may be dotted).
+
+    Raises :class:`ImportStringError` naming the string and what went wrong."""
+    if not is_import_string(spec):
+        raise ImportStringError(
+            f"{kind} {spec!r} is not an import string (expected 'package.module:attr')"
+        )
+    module_name, attr = spec.split(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ImportStringError(
+            f"{kind} {spec!r}: cannot import module {module_name!r} ({err}); is it on "
+            "PYTHONPATH or installed?"
+        ) from err
+    except Exception as err:  # the module itself raised while importing
+        raise ImportStringError(
+            f"{kind} {spec!r}: importing module {module_name!r} raised {type(err).__name__}: {err}"
+        ) from err
+    owner = module_name
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ImportStringError(f"{kind} {spec!r}: {owner!r} has no attribute {part!r}")
+        obj = getattr(obj, part)
+        owner = f"{owner}.{part}"
+    return obj
+
+
+def _identity(obj: Any, spec: str) -> Any:
+    return obj
+
+
+class Registry(Generic[T]):
+    """An explicit, ordered name -> entry table for one family of components.
+
+    ``adapt(obj, import_string) -> entry`` turns an imported object into an entry (raising
+    ``TypeError``/``ValueError`` when ``obj`` is the wrong kind of object); the default
+    takes the object as it is.
+    """
+
+    def __init__(self, kind: str, adapt: Callable[[Any, str], T] | None = None) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
+        self._prefixes: dict[str, Callable[[str], T]] = {}
+        self._resolved: dict[str, T] = {}
+        self._adapt: Callable[[Any, str], Any] = adapt or _identity
 
     def register(self, name: str, entry: T, *, overwrite: bool = False) -> T:
         if not isinstance(name, str) or not name or name != name.strip().lower():
@@ -83,21 +150,69 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {old!r} is a registered name, not a free alias")
         self._aliases[old] = name
 
+    def register_prefix(self, prefix: str, factory: Callable[[str], T]) -> None:
+        """Let ``prefix:rest`` stand for ``factory(rest)`` (e.g. ``timm:convnext_atto``)."""
+        if not prefix.isidentifier() or prefix != prefix.lower():
+            raise ValueError(f"{self.kind} prefixes are lower-case identifiers, got {prefix!r}")
+        if prefix in self._prefixes:
+            raise ValueError(f"{self.kind} prefix {prefix!r} is already registered")
+        self._prefixes[prefix] = factory
+
+    def prefixes(self) -> list[str]:
+        return sorted(self._prefixes)
+
     def canonical(self, name: str) -> str:
-        """The registered name that ``name`` (a name or an alias) stands for."""
+        """The registered name that ``name`` (a name or an alias) stands for; a ``prefix:rest``
+        or import string stands for itself once it resolves (see the module docstring)."""
         if isinstance(name, str):
             name = self._aliases.get(name, name)
             if name in self._entries:
                 return name
-        raise ValueError(unknown_name_message(self.kind, name, self.names()))
+            if ":" in name:
+                self._resolve(name)
+                return name
+        raise ValueError(unknown_name_message(self.kind, name, self.allowed()))
+
+    def allowed(self) -> list[str]:
+        """Registered names, plus ``prefix:...`` forms and the import-string form."""
+        return [*self.names(), *(f"{p}:..." for p in self.prefixes()), "package.module:attr"]
+
+    def _resolve(self, name: str) -> T:
+        if name in self._resolved:
+            return self._resolved[name]
+        prefix, _, rest = name.partition(":")
+        if prefix in self._prefixes:
+            if not rest:
+                raise ValueError(f"{self.kind} {name!r} names nothing after {prefix + ':'!r}")
+            entry = self._prefixes[prefix](rest)
+        elif is_import_string(name):
+            obj = import_object(name, self.kind)
+            try:
+                entry = self._adapt(obj, name)
+            except ImportStringError:
+                raise
+            except (TypeError, ValueError) as err:
+                raise ImportStringError(f"{self.kind} {name!r}: {err}") from err
+        else:
+            raise ValueError(
+                f"unknown {self.kind} {name!r}: a name with a colon is 'prefix:rest' (prefixes: "
+                f"{', '.join(self.prefixes()) or 'none'}) or an import string "
+                "'package.module:attr'"
+            )
+        self._resolved[name] = entry
+        return entry
 
     def get(self, name: str) -> T:
-        return self._entries[self.canonical(name)]
+        canonical = self.canonical(name)
+        if canonical in self._entries:
+            return self._entries[canonical]
+        return self._resolved[canonical]
 
     def names(self) -> list[str]:
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        """Registered names and aliases (``prefix:rest`` / import strings: ask :meth:`get`)."""
         try:
             return name in self._entries or name in self._aliases
         except TypeError:

@@ -27,6 +27,7 @@ The table below registers every built-in dataset; add one with :func:`register_d
 from overtone.data.containers import (
     INPUT_KINDS,
     TASKS,
+    BatchAugment,
     DataError,
     DatasetInfo,
     DatasetSplits,
@@ -92,6 +93,7 @@ __all__ = [
     "MNIST_T10K_SOURCE",
     "TASKS",
     "TRAIN_TEST_ROLES",
+    "BatchAugment",
     "DataError",
     "DatasetInfo",
     "DatasetSpec",

@@ -8,6 +8,7 @@ from here without loading any dataset machinery.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,12 +56,20 @@ class Split:
         return int(self.x.shape[0])
 
 
+BatchAugment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+"""A training-time augmentation of one batch: ``augment(x, generator) -> x'`` (same shape,
+dtype and device as ``x``). The engine calls it on training batches only, after moving them to
+the device, with a CPU generator seeded by (run seed, epoch, step): random parameters are drawn
+from that generator, so a resumed run sees the same augmented batches."""
+
+
 @dataclass
 class DatasetSplits:
     train: Split
     val: Split
     test: Split
     info: DatasetInfo
+    augment: BatchAugment | None = None
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}

@@ -38,7 +38,13 @@ from overtone.data import DatasetInfo, DatasetSplits, Split
 from overtone.engine import distributed
 from overtone.engine.checkpoint import latest_checkpoint, save_checkpoint
 from overtone.engine.progress import ProgressReporter
-from overtone.engine.rng import NOISE_STREAM, RANK_STREAM, derived_seed, seed_everything
+from overtone.engine.rng import (
+    AUGMENT_STREAM,
+    NOISE_STREAM,
+    RANK_STREAM,
+    derived_seed,
+    seed_everything,
+)
 from overtone.engine.state import RunState
 
 TIME_KEYS = ("epoch_time_s", "elapsed_s")
@@ -174,6 +180,15 @@ class Trainer(RunState):
             batches.pop()
         return batches
 
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """The data set's training augmentation, drawn from a stream of (seed, epoch, step,
+        rank): the same batches after a resume, different ones on every rank."""
+        if self.data.augment is None:
+            return x
+        keys = (self.epoch, self.step, self.topology.rank)
+        gen = torch.Generator().manual_seed(derived_seed(self.config.seed, AUGMENT_STREAM, *keys))
+        return self.data.augment(x, gen)
+
     def _autocast(self):
         return torch.autocast(
             self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bfloat16"
@@ -213,6 +228,7 @@ class Trainer(RunState):
             index = distributed.shard(global_index, self.topology)
             x = self.data.train.x[index].to(self.device, non_blocking=True)
             y = self.data.train.y[index].to(self.device, non_blocking=True)
+            x = self._augment(x)
             self.batch = (x, y)
             with self._autocast():
                 logits = self.train_model(x)
