@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,sweep
+EXTRAS ?= dev,sweep,tensorboard
 STAMP := $(VENV)/.overtone-installed
 
 .PHONY: demo test test-slow lint format install clean

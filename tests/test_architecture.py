@@ -16,8 +16,8 @@ PACKAGE = Path(overtone.__file__).resolve().parent
 # the component packages and the low-level modules they may use
 COMPONENTS = (
     "activations", "basis", "harmonic", "landau", "losses", "optim", "sparsity", "models",
-    "data", "layers", "callbacks", "collectives", "figures", "recipes", "config", "_checks",
-    "_registry", "_io", "_kernels", "_native", "_toml", "stats",
+    "data", "layers", "callbacks", "loggers", "collectives", "figures", "recipes", "config",
+    "_checks", "_registry", "_io", "_kernels", "_native", "_toml", "stats",
 )  # fmt: skip
 # what sits above the components: the engine and the tools built on it
 ABOVE = ("overtone.engine", "overtone.build", "overtone.cli", "overtone.bench",
@@ -107,6 +107,7 @@ HEAVY = ("sklearn", "rich", "optuna", "matplotlib", "overtone.engine", "overtone
         "import overtone.landau",
         "import overtone.sparsity",
         "import overtone.optim",
+        "import overtone.loggers",
         "import overtone",
         "from overtone import get_activation",
     ],

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from overtone import __version__
 from overtone._io import read_jsonl
-from overtone.cli import TABLE_FLAGS, build_parser, main
+from overtone.cli import NAMED_TABLE_FLAGS, TABLE_FLAGS, build_parser, main
 from overtone.config import TrainConfig, load_config
 
 SMALL = ["--model-arg", "widths=[16]", "--data-arg", "n_samples=200", "--quiet"]
@@ -30,9 +30,10 @@ def _train_actions():
 def test_every_config_key_has_a_train_flag_with_its_name():
     actions = _train_actions()
     for f in fields(TrainConfig):
-        if f.name == "callbacks":  # a table of tables: --callback NAME, --callback-arg N.K=V
-            assert actions["--callback"].dest == "callback_names"
-            assert actions["--callback-arg"].dest == "callback_args"
+        if f.name in NAMED_TABLE_FLAGS:  # tables of tables: --callback NAME, --callback-arg N.K=V
+            what = NAMED_TABLE_FLAGS[f.name][2:]
+            assert actions[NAMED_TABLE_FLAGS[f.name]].dest == f"{what}_names"
+            assert actions[f"--{what}-arg"].dest == f"{what}_args"
             continue
         flag = TABLE_FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
         assert flag in actions, f"{f.name} has no flag {flag}"

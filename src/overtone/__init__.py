@@ -19,6 +19,8 @@ _EXPORTS = {
     "list_activations": "overtone.activations",
     "Callback": "overtone.callbacks",
     "TrainingLoop": "overtone.callbacks",
+    "MetricLogger": "overtone.loggers",
+    "register_logger": "overtone.loggers",
     "ConfigError": "overtone.config",
     "TrainConfig": "overtone.config",
     "check_config": "overtone.build",

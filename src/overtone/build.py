@@ -1,7 +1,7 @@
 """Config -> components: the one place the registries are consulted.
 
 :func:`check_config` checks every name (model, dataset, optimizer, scheduler, loss, pruner,
-callbacks) and every option table of a :class:`~overtone.config.TrainConfig` against the
+callbacks, loggers) and every option table of a :class:`~overtone.config.TrainConfig` against the
 registries, before anything is built or trained; its errors are ``ConfigError``\\ s that name
 the key, the bad value, a "did you mean" and what is allowed. The ``build_*`` functions turn a
 checked config into the plain torch objects the engine wires together; a component that
@@ -29,6 +29,7 @@ from overtone.activations import ACTIVATIONS, list_activations
 from overtone.callbacks import CALLBACKS, Callback, build_callbacks, callback_options
 from overtone.config import ConfigError, TrainConfig, a_kind
 from overtone.data import DATASETS, DatasetInfo, DatasetSplits, get_dataset, get_dataset_cached
+from overtone.loggers import LOGGERS, build_loggers, logger_options
 from overtone.losses import LOSSES, build_loss, loss_options
 from overtone.models import MODELS, check_model_accepts, get_model
 from overtone.optim import (
@@ -95,6 +96,7 @@ def catalogue() -> dict[str, list[tuple[str, str, str]]]:
         "callbacks": [
             (n, about(CALLBACKS.get(n)), opts(callback_options(n))) for n in CALLBACKS.names()
         ],
+        "loggers": [(n, about(LOGGERS.get(n)), opts(logger_options(n))) for n in LOGGERS.names()],
     }
 
 
@@ -134,7 +136,25 @@ def check_config(config: TrainConfig) -> TrainConfig:
                 f"config key 'callbacks.{name}' must be a table of options, got {options!r}"
             )
         check_table(f"callbacks.{name}", name, options, allowed)
+    _check_loggers(config)
     return config
+
+
+def _check_loggers(config: TrainConfig) -> None:
+    """Names and options of ``[loggers.NAME]``; a backend that cannot run here (its package
+    missing) says so now, before training."""
+    for name, options in config.loggers.items():
+        try:
+            allowed = logger_options(name)
+        except ValueError as err:
+            raise ConfigError(f"config key 'loggers': {err}") from None
+        if not isinstance(options, dict):
+            raise ConfigError(
+                f"config key 'loggers.{name}' must be a table of options, got {options!r}"
+            )
+        check_table(f"loggers.{name}", name, options, allowed)
+    with config_errors("loggers"):
+        build_loggers(config.loggers)
 
 
 def _check_pruner(config: TrainConfig) -> None:
@@ -228,6 +248,8 @@ def build_run_callbacks(config: TrainConfig, extra: Sequence[Callback] = ()) -> 
     the pruner, if any; names are unique (their state is saved by name)."""
     with config_errors("callbacks"):
         callbacks = build_callbacks(config.callbacks) + list(extra)
+    with config_errors("loggers"):
+        callbacks += build_loggers(config.loggers)
     if config.pruner:
         with config_errors("pruner_args"):
             callbacks.append(build_pruner(config.pruner, config.sparsity, **config.pruner_args))

@@ -18,7 +18,9 @@ updates itself are kept out of the optimizer through ``excluded_parameters(model
 Callbacks that configs can switch on by name (``[callbacks.NAME]`` tables, ``--callback NAME``)
 are registered with plain ``register_callback(name, cls)`` lines next to their code; their
 options are the keyword arguments of ``cls``. A callback reports its own per-epoch numbers
-through ``metrics()`` (the engine logs them; e.g. the mean β of each Landau layer).
+through ``metrics()`` (the engine logs them; e.g. the mean β of each Landau layer). Once the
+epoch's line is complete, ``on_epoch_logged(trainer, metrics)`` hands it, read-only, to
+loggers (:mod:`overtone.loggers`), before the epoch's checkpoint is written.
 
 This module imports nothing from the engine: hooks see the loop through the
 :class:`TrainingLoop` protocol, so a component's callback (frequency-aware scaling, the
@@ -28,6 +30,7 @@ Allen-Cahn update, pruners) is usable from any loop that offers those attributes
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -48,7 +51,7 @@ class TrainingLoop(Protocol):
     total_steps: int  # optimizer steps of the whole run
     loss: torch.Tensor | None  # the current batch loss
     stop_reason: str | None  # set in on_epoch_end to end the run after this epoch
-
+    run_dir: Path  # the run's folder (config.toml, metrics.jsonl, checkpoints/)
 
 
 class Callback:
@@ -76,6 +79,9 @@ class Callback:
 
     def on_epoch_end(self, trainer: TrainingLoop, metrics: dict[str, Any]) -> None:
         """After validation; add JSON-serializable entries to ``metrics`` to record them."""
+
+    def on_epoch_logged(self, trainer: TrainingLoop, metrics: dict[str, Any]) -> None:
+        """The epoch's complete ``metrics.jsonl`` line (read-only), before its checkpoint."""
 
     def on_train_end(self, trainer: TrainingLoop, result: Any) -> None:
         """After the final test evaluation; ``result`` is the engine's ``RunResult``."""

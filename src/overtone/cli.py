@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from overtone import __version__
@@ -25,6 +27,9 @@ from overtone.data import DataError
 
 # ``model_args`` -> ``--model-arg`` ...: the tables of components' options, from the schema
 TABLE_FLAGS = {key: SCHEMA[key].flag for key in TABLE_KEYS}
+# tables of tables: ``--callback NAME`` / ``--callback-arg NAME.KEY=VALUE`` (their dests: the
+# singular + ``_names`` / ``_args``), the same for loggers
+NAMED_TABLE_FLAGS = {"callbacks": "--callback", "loggers": "--logger"}
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -36,24 +41,26 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per schema key (``--batch-size``), ``--model-arg KEY=VALUE`` for tables,
-    ``--callback NAME`` / ``--callback-arg NAME.KEY=VALUE`` for callbacks."""
+    ``--callback NAME`` / ``--callback-arg NAME.KEY=VALUE`` for callbacks (loggers alike)."""
     for name, key in SCHEMA.items():
-        if name == "callbacks":
+        if name in NAMED_TABLE_FLAGS:
+            what = NAMED_TABLE_FLAGS[name][2:]
             parser.add_argument(
-                "--callback",
-                dest="callback_names",
+                NAMED_TABLE_FLAGS[name],
+                dest=f"{what}_names",
                 action="append",
                 metavar="NAME",
-                help="switch on a callback with its default options (overtone list callbacks)",
+                help=f"switch on a {what} with its default options (overtone list {name}; "
+                "repeatable)",
                 default=argparse.SUPPRESS,
             )
             parser.add_argument(
                 key.flag,
-                dest="callback_args",
+                dest=f"{what}_args",
                 action="append",
                 type=_key_value,
                 metavar="NAME.KEY=VALUE",
-                help="set a callback option (switches the callback on)",
+                help=f"set a {what} option (switches the {what} on)",
                 default=argparse.SUPPRESS,
             )
         elif key.table:
@@ -88,6 +95,7 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from overtone.bench.suites import BUDGETS, SUITES
+
     parser = argparse.ArgumentParser(
         prog="overtone",
         description="Physics- and frequency-inspired neural networks, compared honestly.",
@@ -103,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", metavar="FILE", help="TOML file of config keys")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads of this run (each process under torchrun; default: torch's); "
+        "also with --resume",
+    )
     _add_train_flags(train)
 
     bench = sub.add_parser(
@@ -191,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
             "pruners",
             "schedulers",
             "callbacks",
+            "loggers",
         ],
     )
     return parser
@@ -208,24 +223,27 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             values[key] = table
         else:
             values[key] = value
-    callbacks = _callbacks_from_args(args)
-    if callbacks:
-        merged = {k: dict(v) for k, v in (values.get("callbacks") or {}).items()}
-        for name, options in callbacks.items():
-            merged.setdefault(name, {}).update(options)
-        values["callbacks"] = merged
+    for key in NAMED_TABLE_FLAGS:
+        entries = _named_table_from_args(args, key)
+        if entries:
+            merged = {k: dict(v) for k, v in (values.get(key) or {}).items()}
+            for name, options in entries.items():
+                merged.setdefault(name, {}).update(options)
+            values[key] = merged
     return TrainConfig.from_dict(values, source)
 
 
-def _callbacks_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """``--callback NAME`` and ``--callback-arg NAME.KEY=VALUE`` as a ``callbacks`` table."""
+def _named_table_from_args(args: argparse.Namespace, key: str) -> dict[str, dict[str, Any]]:
+    """``--callback NAME`` and ``--callback-arg NAME.KEY=VALUE`` as a ``callbacks`` table
+    (``key``: callbacks or loggers)."""
+    what = NAMED_TABLE_FLAGS[key][2:]
     table: dict[str, dict[str, Any]] = {}
-    for name in getattr(args, "callback_names", []):
+    for name in getattr(args, f"{what}_names", []):
         table.setdefault(name, {})
-    for key, value in getattr(args, "callback_args", []):
-        name, _, option = key.rpartition(".")
+    for option_key, value in getattr(args, f"{what}_args", []):
+        name, _, option = option_key.rpartition(".")
         if not name or not option:
-            raise ConfigError(f"--callback-arg expects NAME.KEY=VALUE, got {key!r}")
+            raise ConfigError(f"{SCHEMA[key].flag} expects NAME.KEY=VALUE, got {option_key!r}")
         table.setdefault(name, {})[option] = value
     return table
 
@@ -235,9 +253,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from overtone.engine import distributed
 
     try:
-        return _train_run(args)
+        with _torch_threads(args.threads):
+            return _train_run(args)
     finally:
         distributed.leave()
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(threads)`` for the block (None: unchanged); restored after, for
+    callers of :func:`main` in a longer-lived process."""
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _train_run(args: argparse.Namespace) -> int:
@@ -248,8 +286,15 @@ def _train_run(args: argparse.Namespace) -> int:
         refused = (["--config"] if args.config else []) + [
             SCHEMA[k].flag for k in given if k not in RESUME_OVERRIDES
         ]
-        callback_flags = {"--callback": "callback_names", "--callback-arg": "callback_args"}
-        refused += [flag for flag, dest in callback_flags.items() if hasattr(args, dest)]
+        named_flags = {
+            flag: dest
+            for key, name_flag in NAMED_TABLE_FLAGS.items()
+            for flag, dest in (
+                (name_flag, f"{name_flag[2:]}_names"),
+                (SCHEMA[key].flag, f"{name_flag[2:]}_args"),
+            )
+        }
+        refused += [flag for flag, dest in named_flags.items() if hasattr(args, dest)]
         if refused:
             raise ConfigError(
                 f"--resume continues a run with its saved config; drop {', '.join(refused)} "

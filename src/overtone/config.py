@@ -168,6 +168,11 @@ class TrainConfig:
         "--callback-arg NAME.KEY=VALUE)",
         flag="--callback-arg",
     )  # fmt: skip
+    loggers: dict = _key(
+        {}, "metric loggers by name, each with its options table, e.g. tensorboard (--logger "
+        "NAME, --logger-arg NAME.KEY=VALUE; overtone list loggers)",
+        flag="--logger-arg", location=True,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -273,8 +278,10 @@ SCHEMA: dict[str, ConfigKey] = {
 }
 
 
-# The tables of components' options (``callbacks`` is a table of tables, handled apart).
-TABLE_KEYS = tuple(k for k, key in SCHEMA.items() if key.table and k != "callbacks")
+# The tables of components' options (``callbacks`` and ``loggers`` are tables of tables,
+# handled apart).
+NAMED_TABLES = ("callbacks", "loggers")
+TABLE_KEYS = tuple(k for k, key in SCHEMA.items() if key.table and k not in NAMED_TABLES)
 RESUME_OVERRIDES = tuple(k for k, key in SCHEMA.items() if key.resumable)
 LOCATION_KEYS = tuple(k for k, key in SCHEMA.items() if key.location)
 SEARCHABLE_TABLES = tuple(k for k in TABLE_KEYS if SCHEMA[k].searchable)

@@ -328,6 +328,8 @@ class Trainer(RunState):
             self.elapsed += took
             metrics.update(epoch_time_s=took, elapsed_s=self.elapsed)
             self.history.append(metrics)
+            # before the checkpoint: a resume redoes every epoch loggers may have seen
+            self._call("on_epoch_logged", metrics)
             state = self.training_state()  # on every rank: it gathers their RNG states
             if self.topology.is_main:
                 append_jsonl(self.metrics_path, metrics)
