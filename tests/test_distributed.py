@@ -8,6 +8,7 @@ the real ``torchrun`` on the CLI.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -46,8 +47,11 @@ NO_NORM = {"batch_norm": False, "dropout": 0.0}
 BASE = {"data": "digits", "epochs": 2, "batch_size": 64, "device": "cpu", "seed": 3}
 # digits has 1079 training examples: 16 batches of 64 and a last one of 55, split 28 / 27
 # across the two ranks, so the weighting of uneven shares is exercised every epoch.
+# the mlp scenario also logs to TensorBoard where the extra is installed: rank 0 alone writes
+TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
+LOGGERS = {"loggers": {"tensorboard": {"steps": True}}} if TENSORBOARD else {}
 SCENARIOS = {
-    "mlp": {"model": "mlp", "lr": 1e-2, "model_args": {"widths": [32], **NO_NORM}},
+    "mlp": {"model": "mlp", "lr": 1e-2, "model_args": {"widths": [32], **NO_NORM}, **LOGGERS},
     "harmonic": {
         "model": "harmonic-mlp",
         "optimizer": "sgd",
@@ -241,6 +245,17 @@ def test_only_rank_zero_writes_the_run(ranks):
                                                                        "latest.json"]  # fmt: skip
     state = json.loads((run / "checkpoints" / "epoch-0002" / "state.json").read_text())
     assert len(state["rank_rng"]["torch"]) == WORLD  # each rank's dropout stream is kept
+    if TENSORBOARD:  # one event file per writer (a second rank would add its own), all epochs
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        for folder in (run / "tensorboard", run / "tensorboard" / "steps"):
+            assert len(list(folder.glob("events.out.tfevents.*"))) == 1, folder
+        events = EventAccumulator(str(run / "tensorboard"))
+        events.Reload()
+        assert [e.step for e in events.Scalars("val_loss")] == [1, 2]
+        steps = EventAccumulator(str(run / "tensorboard" / "steps"), size_guidance={"scalars": 0})
+        steps.Reload()
+        assert [e.step for e in steps.Scalars("step/lr")] == list(range(1, 2 * 17 + 1))
 
 
 def test_resume_under_ddp_continues_exactly(ranks):
