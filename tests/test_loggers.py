@@ -160,6 +160,7 @@ def test_a_missing_tensorboard_package_is_one_clear_line(tmp_path, monkeypatch, 
         (["--logger-arg", "tensorboard.step=true"], "'tensorboard' has no option 'step'"),
         (["--logger-arg", "tensorboard.steps=3"], "'loggers.tensorboard.steps' must be true or"),
         (["--logger-arg", "steps=true"], "--logger-arg expects NAME.KEY=VALUE"),
+        (["--logger-arg", "tensorboard.folder=../x"], "'folder' must be a folder inside the run"),
         (["--threads", "0"], "--threads must be >= 1, got 0"),
     ],
 )

@@ -176,8 +176,10 @@ def _wait_for_a_later_second(folder: Path) -> None:
 
 
 class TensorBoardLogger(MetricLogger):
-    """TensorBoard event files: per-epoch metrics in ``RUN/tensorboard`` (step = epoch), per-step
-    ``step/train_loss`` and ``step/lr`` in ``RUN/tensorboard/steps`` (step = optimizer step).
+    """TensorBoard event files in the run folder (view: ``tensorboard --logdir runs``).
+
+    Per-epoch metrics go to ``RUN/<folder>`` (step = epoch), per-step ``step/train_loss`` and
+    ``step/lr`` to ``RUN/<folder>/steps`` (step = optimizer step).
 
     Scalars are TensorBoard's usual ones (``add_scalar``: float32, read by ``EventAccumulator``'s
     ``Scalars(tag)``); ``metrics.jsonl`` keeps the float64 numbers. On a resume each writer
@@ -185,6 +187,10 @@ class TensorBoardLogger(MetricLogger):
     interrupted process logged from there on."""
 
     def __init__(self, folder: str = "tensorboard") -> None:
+        if not folder or Path(folder).is_absolute() or ".." in Path(folder).parts:
+            raise ValueError(
+                f"logger option 'folder' must be a folder inside the run, got {folder!r}"
+            )
         self.folder = folder
         self._writer_class = _summary_writer_class()  # fails early when not installed
         self._epochs: Any = None
