@@ -56,6 +56,15 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                 help="set a callback option (switches the callback on)",
                 default=argparse.SUPPRESS,
             )
+        elif key.kind == "list":
+            parser.add_argument(
+                key.flag,
+                dest=name,
+                action="append",
+                metavar="MODULE",
+                help=key.help,
+                default=argparse.SUPPRESS,
+            )
         elif key.table:
             parser.add_argument(
                 key.flag,

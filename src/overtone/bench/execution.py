@@ -67,7 +67,7 @@ def peak_memory() -> tuple[float | None, float | None]:
 def execute(values: dict[str, Any]) -> dict[str, Any]:
     """Train (or finish, or read) one run and write its ``outcome.json``; never raises for a
     failed run: its status and error are in the outcome."""
-    from overtone.build import build_data_cached
+    from overtone.build import shared_data
     from overtone.engine import NonFiniteLossError, train_or_load
 
     run_dir = Path(values["out"])
@@ -76,8 +76,8 @@ def execute(values: dict[str, Any]) -> dict[str, Any]:
     began = time.perf_counter()
     try:
         config = TrainConfig.from_dict(values)
-        data = build_data_cached(config)
-        outcome["final"] = train_or_load(config, data=data)
+        with shared_data():  # a worker trains many runs of the same data sets
+            outcome["final"] = train_or_load(config)
         outcome["sizes"] = json.loads((run_dir / "results.json").read_text())["sizes"]
     except NonFiniteLossError as err:
         outcome.update(status="diverged", error=str(err))

@@ -100,7 +100,9 @@ class Trainer(RunState):
         progress: bool = True,
         data: DatasetSplits | None = None,
     ) -> None:
-        self.config = build.check_config(config)
+        if data is not None:  # record what is used: "memory:<name>", sizes, fingerprint
+            config = build.record_supplied_data(config, data)
+        self.config = config = build.check_config(config)
         self.callbacks = build.build_run_callbacks(config, callbacks)
         self.progress = progress
         where = distributed.topology()
@@ -355,6 +357,8 @@ class Trainer(RunState):
             "data": self.config.data,
             "seed": self.config.seed,
             "sizes": self.data.sizes(),
+            **({"data_fingerprint": self.config.data_args["fingerprint"]}
+               if self.config.data.startswith("memory:") else {}),  # fmt: skip
             "final": final,
         }
         if self.topology.is_main:
@@ -373,7 +377,9 @@ class Trainer(RunState):
 def default_run_dir(config: TrainConfig) -> Path:
     """``runs/<timestamp>-<model>-<data>``, with a suffix if that exists already."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{stamp}-{config.model}-{config.data}"
+    # import strings and memory:NAME hold colons; keep their last part
+    model, data = (name.rpartition(":")[2] for name in (config.model, config.data))
+    base = Path("runs") / f"{stamp}-{model}-{data}"
     path, n = base, 1
     while path.exists():
         path, n = base.with_name(f"{base.name}-{n}"), n + 1
