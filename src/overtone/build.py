@@ -45,7 +45,6 @@ from overtone.data import (
 from overtone.data.registry import fingerprint
 from overtone.losses import LOSSES, build_loss, loss_options
 from overtone.models import MODELS, check_model_accepts, get_model
-from overtone.plugins import load_entry_points, load_plugins
 from overtone.optim import (
     OPTIMIZERS,
     SCHEDULERS,
@@ -55,6 +54,7 @@ from overtone.optim import (
     scheduler_options,
     weight_decay_groups,
 )
+from overtone.plugins import load_entry_points, load_plugins
 from overtone.sparsity import PRUNERS, build_pruner, pruner_options
 
 # after "unknown dataset 'wine' (allowed: ...)": how to make a name of one's own known

@@ -29,8 +29,10 @@ _entry_points_loaded = False
 
 def is_module_name(name: object) -> bool:
     """``package.module``: dot-separated identifiers."""
-    return isinstance(name, str) and bool(name) and all(
-        part.isidentifier() for part in name.split(".")
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and all(part.isidentifier() for part in name.split("."))
     )
 
 

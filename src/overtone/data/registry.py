@@ -91,8 +91,9 @@ def fingerprint(data: DatasetSplits) -> str:
     shape, bytes): equal for the same data, whatever object holds it."""
     info = data.info
     digest = hashlib.sha256(
-        repr((info.name, info.task, info.input_kind, tuple(info.input_shape), info.num_classes))
-        .encode()
+        repr(
+            (info.name, info.task, info.input_kind, tuple(info.input_shape), info.num_classes)
+        ).encode()
     )
     for split in (data.train, data.val, data.test):
         for tensor in (split.x, split.y):

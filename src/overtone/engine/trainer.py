@@ -352,13 +352,14 @@ class Trainer(RunState):
             "parameters": sum(p.numel() for p in self.model.parameters()),
             **({"stopped": self.stop_reason} if self.stop_reason is not None else {}),
         }
+        memory = self.config.data.startswith("memory:")  # data passed in: its fingerprint
+        fingerprint = {"data_fingerprint": self.config.data_args["fingerprint"]} if memory else {}
         results = {
             "model": self.config.model,
             "data": self.config.data,
             "seed": self.config.seed,
             "sizes": self.data.sizes(),
-            **({"data_fingerprint": self.config.data_args["fingerprint"]}
-               if self.config.data.startswith("memory:") else {}),  # fmt: skip
+            **fingerprint,
             "final": final,
         }
         if self.topology.is_main:
