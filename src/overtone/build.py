@@ -71,6 +71,13 @@ _NAMED = {
     "scheduler": SCHEDULERS,
     "loss": LOSSES,
 }
+# every table a config's names are looked up in, by config key (activation: model_args')
+REGISTRIES: dict[str, Registry] = {
+    **_NAMED,
+    "pruner": PRUNERS,
+    "callbacks": CALLBACKS,
+    "activation": ACTIVATIONS,
+}
 
 
 @contextmanager
@@ -175,16 +182,7 @@ def check_config(config: TrainConfig) -> TrainConfig:
     The plugins come first (:func:`use_plugins`). A data set whose input kind only its data
     tells (an import-string loader without ``input_kind``) is checked against the model when
     the model is built."""
-    use_plugins(config)
-    specs = {}
-    for key, registry in _NAMED.items():
-        try:
-            specs[key] = registry.get(getattr(config, key))
-        except ConfigError as err:
-            raise ConfigError(f"config key {key!r}: {err}") from None
-        except ValueError as err:
-            hint = "" if ":" in str(getattr(config, key)) else _PLUGIN_HINT
-            raise ConfigError(f"config key {key!r}: {err}{hint}") from None
+    specs = check_names(config)
     try:
         if specs["data"].input_kind:
             check_model_accepts(config.model, config.data, specs["data"].input_kind)
@@ -212,6 +210,23 @@ def check_config(config: TrainConfig) -> TrainConfig:
             )
         check_table(f"callbacks.{name}", name, options, allowed)
     return config
+
+
+def check_names(config: TrainConfig) -> dict[str, Any]:
+    """Import the config's plugins, then look up its model, data, optimizer, scheduler and
+    loss; return their entries by key. An unknown name is a ``ConfigError`` saying how to
+    make a name of one's own known."""
+    use_plugins(config)
+    specs = {}
+    for key, registry in _NAMED.items():
+        try:
+            specs[key] = registry.get(getattr(config, key))
+        except ConfigError as err:
+            raise ConfigError(f"config key {key!r}: {err}") from None
+        except ValueError as err:
+            hint = "" if ":" in str(getattr(config, key)) else _PLUGIN_HINT
+            raise ConfigError(f"config key {key!r}: {err}{hint}") from None
+    return specs
 
 
 def _check_pruner(config: TrainConfig) -> None:

@@ -3,6 +3,10 @@
 ``train`` flags are generated from :class:`overtone.config.TrainConfig`, so each one is also
 a key of a ``--config`` TOML file (``--batch-size`` <-> ``batch_size``); flags override the
 file. Errors in configs, data or checkpoints print one clear line and exit with status 2.
+
+``--plugin MODULE`` (train, bench, sweep, report; repeatable) imports a module that registers
+components before anything is checked; the ``overtone.plugins`` entry points are imported
+first (see :mod:`overtone.plugins`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,27 @@ from overtone.config import (
     parse_value,
 )
 from overtone.data import DataError
+from overtone.plugins import load_entry_points, load_plugins
 
 # ``model_args`` -> ``--model-arg`` ...: the tables of components' options, from the schema
 TABLE_FLAGS = {key: SCHEMA[key].flag for key in TABLE_KEYS}
+
+
+def _add_plugin_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--plugin",
+        dest="plugins",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help=f"import this module first (its register_* lines); repeatable; {what}",
+    )
+
+
+def _with_plugins(values: dict[str, Any], modules: list[str]) -> dict[str, Any]:
+    """Config ``values`` whose ``plugins`` also hold ``modules`` (in order, once each)."""
+    recorded = list(values.get("plugins") or [])
+    return {**values, "plugins": recorded + [m for m in modules if m not in recorded]}
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -139,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=int, help="override every group's seeds with 0..N-1")
     bench.add_argument("--no-report", action="store_true", help="skip report.html")
     bench.add_argument("--quiet", action="store_true", help="print only the final tables")
+    _add_plugin_flag(bench, "recorded in every run's config")
 
     sweep = sub.add_parser(
         "sweep",
@@ -171,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "marked failed (default: 30)",
     )
     sweep.add_argument("--quiet", action="store_true", help="print only the summary")
+    _add_plugin_flag(sweep, "recorded in every trial's config")
 
     report = sub.add_parser(
         "report",
@@ -179,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("dir", metavar="RUN_OR_BENCH_DIR")
     report.add_argument("--out", help="HTML file to write (default: DIR/report.html)")
+    _add_plugin_flag(report, "besides the plugins the runs recorded")
 
     demo = sub.add_parser("demo", help="every model family vs the baselines on built-in data")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
@@ -212,7 +237,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     source = args.config or "command line"
     given = {name: getattr(args, name) for name in SCHEMA if hasattr(args, name)}
     for key, value in given.items():
-        if key in TABLE_FLAGS:
+        if key == "plugins":  # the file's modules, then the flags'
+            values = _with_plugins(values, value)
+        elif key in TABLE_FLAGS:
             table = dict(values.get(key) or {})
             table.update(value)
             values[key] = table
@@ -319,6 +346,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from overtone.bench import load_spec, run_bench
     from overtone.bench.suites import SUITES, get_suite
 
+    load_plugins(args.plugins)
     if Path(args.spec).is_file():
         if args.budget is not None:
             raise ConfigError("--budget sizes a built-in suite; a spec file sets its own epochs")
@@ -333,6 +361,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if args.seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
         spec = replace(spec, groups=tuple(replace(g, seeds=tuple(range(args.seeds)))
+                                          for g in spec.groups))  # fmt: skip
+    if args.plugins:  # recorded in every run, so its workers, resume and report import them
+        spec = replace(spec, groups=tuple(replace(g, base=_with_plugins(g.base, args.plugins))
                                           for g in spec.groups))  # fmt: skip
     suffix = f"-{args.budget}" if args.budget not in (None, "small") else ""
     out = Path(args.out or f"runs/bench-{spec.name}{suffix}")
@@ -375,6 +406,7 @@ def _print_bench(result) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from dataclasses import replace
     from pathlib import Path
 
     from overtone.sweep import DEFAULT_STORAGE, load_spec, run_worker
@@ -385,7 +417,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    load_plugins(args.plugins)
     spec = load_spec(args.spec)
+    if args.plugins:  # recorded in every trial's config (not part of the study's identity)
+        spec = replace(spec, base=_with_plugins(spec.base, args.plugins))
     study = args.study or spec.name
     out = Path(args.out or f"runs/sweep-{study}")
     result = run_worker(spec, out, trials=args.trials, storage=args.storage or DEFAULT_STORAGE,
@@ -399,6 +434,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from overtone.report import write_report
 
+    load_plugins(args.plugins)
     print(f"wrote {write_report(args.dir, args.out)}")
     return 0
 
@@ -435,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         "list": _cmd_list,
     }
     try:
+        load_entry_points()  # installed packages' plugins, before any name is looked up
         return handlers[args.command](args)
     except (ConfigError, DataError, CheckpointError) as err:
         print(f"overtone: error: {err}", file=sys.stderr)
