@@ -87,7 +87,7 @@ def describe(obj: Any) -> str:
         return f"the function {getattr(obj, '__qualname__', obj)!r}"
     text = repr(obj)
     text = text if len(text) <= 60 else text[:57] + "..."
-    return f"{type(obj).__name__} {text}"
+    return f"{text} (type {type(obj).__name__})"
 
 
 def adapt_subclass(base: type, contract: str) -> Callable[[Any, str], Any]:
@@ -172,6 +172,7 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
         self._prefixes: dict[str, Callable[[str], T]] = {}
+        self._unlisted: set[str] = set()
         self._resolved: dict[str, T] = {}
         self._adapt: Callable[[Any, str], Any] = adapt or _identity
 
@@ -193,16 +194,22 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {old!r} is a registered name, not a free alias")
         self._aliases[old] = name
 
-    def register_prefix(self, prefix: str, factory: Callable[[str], T]) -> None:
-        """Let ``prefix:rest`` stand for ``factory(rest)`` (e.g. ``timm:convnext_atto``)."""
+    def register_prefix(
+        self, prefix: str, factory: Callable[[str], T], *, listed: bool = True
+    ) -> None:
+        """Let ``prefix:rest`` stand for ``factory(rest)`` (e.g. ``timm:convnext_atto``);
+        ``listed=False`` leaves it out of :meth:`prefixes` (names the library writes itself,
+        such as ``memory:NAME``)."""
         if not prefix.isidentifier() or prefix != prefix.lower():
             raise ValueError(f"{self.kind} prefixes are lower-case identifiers, got {prefix!r}")
         if prefix in self._prefixes:
             raise ValueError(f"{self.kind} prefix {prefix!r} is already registered")
         self._prefixes[prefix] = factory
+        if not listed:
+            self._unlisted.add(prefix)
 
     def prefixes(self) -> list[str]:
-        return sorted(self._prefixes)
+        return sorted(set(self._prefixes) - self._unlisted)
 
     def canonical(self, name: str) -> str:
         """The registered name that ``name`` (a name or an alias) stands for; a ``prefix:rest``

@@ -92,8 +92,12 @@ def config_errors(key: str, *plugins: PluginCode) -> Iterator[None]:
         raise
     except (ValueError, TypeError) as err:
         unnamed = [p for p in plugins if p.name not in str(err)]
-        where = f"{unnamed[0].label}: " if unnamed else ""
-        raise ConfigError(f"config key {key!r}: {where}{err}") from err
+        if not unnamed:
+            raise ConfigError(f"config key {key!r}: {err}") from err
+        raise ConfigError(
+            f"config key {key!r}: {unnamed[0].label} raised {type(err).__name__}: {err}"
+            + (f" (expected {unnamed[0].contract})" if unnamed[0].contract else "")
+        ) from err
     except Exception as err:
         if not plugins:
             raise

@@ -41,7 +41,7 @@ def get_activation(spec: str | type[nn.Module] | None) -> type[nn.Module] | None
     if isinstance(spec, type) and issubclass(spec, nn.Module):
         return spec
     if isinstance(spec, str):
-        return ACTIVATIONS.get(spec.lower())
+        return ACTIVATIONS.get(spec if ":" in spec else spec.lower())  # attrs keep their case
     raise TypeError(f"activation must be a name, an nn.Module class or None, got {spec!r}")
 
 

@@ -107,7 +107,7 @@ def fingerprint(data: DatasetSplits) -> str:
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset", adapt_dataset, DATASET_CONTRACT)
-DATASETS.register_prefix("memory", _supplied_in_memory)
+DATASETS.register_prefix("memory", _supplied_in_memory, listed=False)
 
 
 def register_dataset(

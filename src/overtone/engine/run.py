@@ -97,9 +97,12 @@ def resume(
             f"overtone.resume({str(run_dir)!r}, data=SPLITS) with the same data"
         )
     config = TrainConfig.from_dict({**saved, **overrides}, str(run_dir / "config.toml"))
-    trainer = Trainer(
-        config, callbacks=list(callbacks), run_dir=run_dir, progress=progress, data=data
-    )
+    try:
+        trainer = Trainer(
+            config, callbacks=list(callbacks), run_dir=run_dir, progress=progress, data=data
+        )
+    except ConfigError as err:  # e.g. a name its plugins registered: say which run
+        raise ConfigError(f"--resume {run_dir}: {err}") from err
     trainer.restore()
     return trainer.fit()
 
