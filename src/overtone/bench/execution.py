@@ -222,14 +222,17 @@ def run_pool(
     threads: int,
     record: Callable[[Run, dict], None],
     task: Callable[[dict[str, Any]], dict[str, Any]] = execute,
+    registered: bytes | None = None,
 ) -> None:
     """Run ``todo`` in ``workers`` spawned processes.
 
     A worker that dies (killed, out of memory) breaks its pool. The runs in flight then are
     suspects: each is run again alone in a fresh process, and one that kills that too is
     recorded as failed; the rest go on in a new pool. The components this process registered
-    go to the workers (:func:`registrations`; refused up front when they cannot)."""
-    registered = registrations(todo)
+    go to the workers (``registered``, default :func:`registrations`, which refuses up front
+    those that cannot)."""
+    if registered is None:
+        registered = registrations(todo)
     queue, suspects = list(todo), []
     while queue or suspects:
         if suspects:
