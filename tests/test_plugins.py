@@ -281,3 +281,24 @@ def test_data_passed_in_memory_is_recorded_and_resumes_only_with_it(plugin_dir, 
     train(config.replace(data="not-registered", out=str(tmp_path / "b")), data=moved,
           progress=False)  # fmt: skip
     assert load_config(tmp_path / "b" / "config.toml")["data_args"] == saved["data_args"]
+
+
+def test_sweep_and_list_take_plugins(plugin_dir, tmp_path, capsys):
+    """``overtone sweep --plugin`` imports the module before the spec is checked and records
+    it in every trial; ``overtone list --plugin`` lists the module's components."""
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(
+        'name = "plug"\ntrials = 1\n[base]\ndata = "blobs"\nmodel = "tiny-net"\nepochs = 1\n'
+        'batch_size = 32\ndevice = "cpu"\n[search.lr]\nlow = 0.001\nhigh = 0.01\n'
+    )
+    storage = f"sqlite:///{tmp_path}/s.db"
+    assert main(["sweep", str(spec), "--storage", storage, "--out", str(tmp_path / "s"),
+                 "--quiet"]) == 2  # fmt: skip
+    assert "unknown model 'tiny-net'" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--plugin", PLUGIN, "--storage", storage,
+                 "--out", str(tmp_path / "s"), "--quiet"]) == 0  # fmt: skip
+    trials = list((tmp_path / "s").rglob("config.toml"))
+    assert trials and all(load_config(t)["plugins"] == [PLUGIN] for t in trials)
+    capsys.readouterr()
+    assert main(["list", "models", "--plugin", PLUGIN]) == 0
+    assert "tiny-net" in capsys.readouterr().out

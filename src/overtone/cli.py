@@ -228,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
             "callbacks",
         ],
     )
+    _add_plugin_flag(listing, "its components are listed too")
     return parser
 
 
@@ -445,6 +446,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     from overtone.build import catalogue
 
+    load_plugins(args.plugins)
     console = Console()
     for kind, entries in catalogue().items():
         if args.kind not in ("all", kind):
