@@ -101,6 +101,7 @@ def test_plain_cli_processes_resume_and_report_a_plugin_run(plugin_dir, tmp_path
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.filterwarnings("ignore:.*mask updates")  # a 6-step run: the pruner says so
 def test_import_strings_and_resume_and_report_in_process(plugin_dir, tmp_path):
     run = tmp_path / "run"
     flags = ["--data", f"{PLUGIN}:load_blobs", "--model", f"{PLUGIN}:build_net",
@@ -169,6 +170,7 @@ def _bench_spec(path: Path, model: str, data: str) -> Path:
     return path
 
 
+@pytest.mark.slow  # ~25 s on 2 busy cores: two spawned workers import torch
 def test_bench_with_two_workers_from_the_command_line(plugin_dir, tmp_path):
     """Spawned workers import ``--plugin`` modules (recorded in every run) and resolve import
     strings themselves."""

@@ -3,10 +3,7 @@
 ``train`` flags are generated from :class:`overtone.config.TrainConfig`, so each one is also
 a key of a ``--config`` TOML file (``--batch-size`` <-> ``batch_size``); flags override the
 file. Errors in configs, data or checkpoints print one clear line and exit with status 2.
-
-``--plugin MODULE`` (train, bench, sweep, report; repeatable) imports a module that registers
-components before anything is checked; the ``overtone.plugins`` entry points are imported
-first (see :mod:`overtone.plugins`).
+``--plugin MODULE`` imports a module that registers components (:mod:`overtone.plugins`).
 """
 
 from __future__ import annotations
@@ -26,27 +23,16 @@ from overtone.config import (
     parse_value,
 )
 from overtone.data import DataError
-from overtone.plugins import load_entry_points, load_plugins
+from overtone.plugins import load_entry_points, load_plugins, with_plugins
 
 # ``model_args`` -> ``--model-arg`` ...: the tables of components' options, from the schema
 TABLE_FLAGS = {key: SCHEMA[key].flag for key in TABLE_KEYS}
 
 
 def _add_plugin_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--plugin",
-        dest="plugins",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help=f"import this module first (its register_* lines); repeatable; {what}",
-    )
-
-
-def _with_plugins(values: dict[str, Any], modules: list[str]) -> dict[str, Any]:
-    """Config ``values`` whose ``plugins`` also hold ``modules`` (in order, once each)."""
-    recorded = list(values.get("plugins") or [])
-    return {**values, "plugins": recorded + [m for m in modules if m not in recorded]}
+    parser.add_argument("--plugin", dest="plugins", action="append", default=[],
+                        metavar="MODULE", help="import this module first (its register_* "
+                        f"lines); repeatable; {what}")  # fmt: skip
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -78,22 +64,13 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                 help="set a callback option (switches the callback on)",
                 default=argparse.SUPPRESS,
             )
-        elif key.kind == "list":
+        elif key.table or key.kind == "list":  # --model-arg KEY=VALUE, --plugin MODULE
             parser.add_argument(
                 key.flag,
                 dest=name,
                 action="append",
-                metavar="MODULE",
-                help=key.help,
-                default=argparse.SUPPRESS,
-            )
-        elif key.table:
-            parser.add_argument(
-                key.flag,
-                dest=name,
-                action="append",
-                type=_key_value,
-                metavar="KEY=VALUE",
+                type=_key_value if key.table else str,
+                metavar="KEY=VALUE" if key.table else "MODULE",
                 help=key.help,
                 default=argparse.SUPPRESS,
             )
@@ -239,7 +216,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     given = {name: getattr(args, name) for name in SCHEMA if hasattr(args, name)}
     for key, value in given.items():
         if key == "plugins":  # the file's modules, then the flags'
-            values = _with_plugins(values, value)
+            values = with_plugins(values, value)
         elif key in TABLE_FLAGS:
             table = dict(values.get(key) or {})
             table.update(value)
@@ -364,7 +341,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         spec = replace(spec, groups=tuple(replace(g, seeds=tuple(range(args.seeds)))
                                           for g in spec.groups))  # fmt: skip
     if args.plugins:  # recorded in every run, so its workers, resume and report import them
-        spec = replace(spec, groups=tuple(replace(g, base=_with_plugins(g.base, args.plugins))
+        spec = replace(spec, groups=tuple(replace(g, base=with_plugins(g.base, args.plugins))
                                           for g in spec.groups))  # fmt: skip
     suffix = f"-{args.budget}" if args.budget not in (None, "small") else ""
     out = Path(args.out or f"runs/bench-{spec.name}{suffix}")
@@ -421,7 +398,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     load_plugins(args.plugins)
     spec = load_spec(args.spec)
     if args.plugins:  # recorded in every trial's config (not part of the study's identity)
-        spec = replace(spec, base=_with_plugins(spec.base, args.plugins))
+        spec = replace(spec, base=with_plugins(spec.base, args.plugins))
     study = args.study or spec.name
     out = Path(args.out or f"runs/sweep-{study}")
     result = run_worker(spec, out, trials=args.trials, storage=args.storage or DEFAULT_STORAGE,

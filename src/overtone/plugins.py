@@ -19,6 +19,7 @@ import importlib
 import sys
 from collections.abc import Iterable
 from importlib.metadata import entry_points
+from typing import Any
 
 from overtone._toml import ConfigError
 
@@ -64,6 +65,12 @@ def load_plugins(modules: Iterable[str], source: str = "plugin") -> None:
     load_entry_points()
     for module in modules:
         import_plugin(module, source)
+
+
+def with_plugins(values: dict[str, Any], modules: Iterable[str]) -> dict[str, Any]:
+    """Config ``values`` whose ``plugins`` also hold ``modules`` (in order, once each)."""
+    recorded = list(values.get("plugins") or [])
+    return {**values, "plugins": recorded + [m for m in modules if m not in recorded]}
 
 
 def load_entry_points() -> bool:

@@ -18,6 +18,7 @@ from overtone.config import RESUME_OVERRIDES, ConfigError, TrainConfig, load_con
 from overtone.data import DatasetSplits
 from overtone.engine import distributed
 from overtone.engine.trainer import RunResult, Trainer, default_run_dir
+from overtone.plugins import with_plugins
 
 
 def prepare_run_dir(config: TrainConfig) -> tuple[TrainConfig, Path]:
@@ -80,9 +81,8 @@ def resume(
         raise ConfigError(f"a resumed run keeps its config; only {RESUME_OVERRIDES} may change, "
                           f"not {refused}")  # fmt: skip
     saved = load_config(run_dir / "config.toml")
-    if overrides.get("plugins"):
-        recorded = list(saved.get("plugins") or [])
-        overrides["plugins"] = recorded + [m for m in overrides["plugins"] if m not in recorded]
+    if overrides.get("plugins"):  # besides the recorded ones
+        overrides["plugins"] = with_plugins(saved, overrides["plugins"])["plugins"]
     in_memory = str(saved.get("data", "")).startswith("memory:")
     if data is not None and not in_memory:
         raise ConfigError(
