@@ -277,6 +277,7 @@ def test_data_passed_in_memory_is_recorded_and_resumes_only_with_it(plugin_dir, 
     again = resume(tmp_path / "run", data=plugin.load_blobs(n=120), progress=False)
     torch.testing.assert_close(again.final["test_loss"], result.final["test_loss"])
     assert main(["train", "--resume", str(tmp_path / "run"), "--quiet"]) == 2
+    assert main(["report", str(tmp_path / "run")]) == 0  # tables and curves; no model figures
     # the same data in another object has the same fingerprint; data need no registered name
     moved = plugin.load_blobs(n=120)
     moved.train.x = moved.train.x.clone()
