@@ -189,7 +189,6 @@ def test_bench_with_two_workers_from_the_command_line(plugin_dir, tmp_path):
     assert done.returncode == 2 and "unknown model 'tiny-net'" in done.stderr
 
 
-@pytest.mark.slow
 def test_torchrun_ranks_import_plugins_and_import_strings(plugin_dir, tmp_path):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
