@@ -148,6 +148,23 @@ ERRORS = [
     (["--optimizer", f"{PLUGIN}:Swishy"], "expected a torch.optim.Optimizer subclass"),
     (["--model-arg", f"activation={PLUGIN}:build_net"], "expected an nn.Module subclass"),
     (["--callback", f"{PLUGIN}:Focal"], "expected an overtone.Callback subclass"),
+    (
+        ["--model", f"{PLUGIN}:build_net", "--model-arg", "hidden=-3"],
+        f"model '{PLUGIN}:"
+        "build_net' raised RuntimeError: Trying to create tensor with negative dimension",
+    ),
+    # an error of overtone's own model is not blamed on the plugin activation it builds
+    (
+        [
+            "--model",
+            "mlp",
+            "--model-arg",
+            f"activation={PLUGIN}:Swishy",
+            "--model-arg",
+            "widths=[-3]",
+        ],
+        "error: config key 'model_args': widths must be positive integers",
+    ),
 ]
 
 

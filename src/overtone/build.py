@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from traceback import walk_tb
 from typing import Any
 
 import torch
@@ -84,34 +85,33 @@ REGISTRIES: dict[str, Registry] = {
 def config_errors(key: str, *plugins: PluginCode) -> Iterator[None]:
     """Report a component's rejection of its options as an error in config key ``key``.
 
-    ``plugins`` is the user code involved (:func:`plugin_code`): anything it raises becomes a
-    ``ConfigError`` naming it and what it must be."""
+    ``plugins`` is the user code involved (:func:`plugin_code`): anything raised while its
+    module is on the stack becomes a ``ConfigError`` naming it and what it must be."""
     try:
         yield
     except ConfigError:
         raise
-    except (ValueError, TypeError) as err:
-        unnamed = [p for p in plugins if p.name not in str(err)]
-        if not unnamed:
-            raise ConfigError(f"config key {key!r}: {err}") from err
-        raise ConfigError(
-            f"config key {key!r}: {unnamed[0].label} raised {type(err).__name__}: {err}"
-            + (f" (expected {unnamed[0].contract})" if unnamed[0].contract else "")
-        ) from err
     except Exception as err:
-        if not plugins:
-            raise
-        raise ConfigError(
-            f"config key {key!r}: {plugins[0].label} raised {type(err).__name__}: {err}"
-            + (f" (expected {plugins[0].contract})" if plugins[0].contract else "")
-        ) from err
+        on_stack = {frame.f_globals.get("__name__") for frame, _ in walk_tb(err.__traceback__)}
+        culprit = next((p for p in plugins if p.module in on_stack), None)
+        if culprit is not None and culprit.name not in str(err):
+            raise ConfigError(
+                f"config key {key!r}: {culprit.label} raised {type(err).__name__}: {err}"
+                + (f" (expected {culprit.contract})" if culprit.contract else "")
+            ) from err
+        if isinstance(err, (ValueError, TypeError)):
+            raise ConfigError(f"config key {key!r}: {err}") from err
+        raise
 
 
 @dataclass(frozen=True)
 class PluginCode:
+    """A name whose entry is user code: its family, the name, the contract, the module."""
+
     kind: str
     name: str
     contract: str
+    module: str
 
     @property
     def label(self) -> str:
@@ -132,7 +132,7 @@ def plugin_code(registry: Registry, name: object) -> tuple[PluginCode, ...]:
     ours = module.split(".")[0] in ("overtone", "torch")
     if ours and not is_import_string(name):
         return ()
-    return (PluginCode(registry.kind, name, registry.contract),)
+    return (PluginCode(registry.kind, name, registry.contract, module),)
 
 
 def use_plugins(config: TrainConfig) -> None:
