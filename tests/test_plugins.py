@@ -71,7 +71,7 @@ def test_cli_trains_with_a_plugin_then_resume_and_report_import_it(plugin_dir, t
     assert main(["report", str(run), "--plugin", PLUGIN]) == 0
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # what the in-process test above checks, in 4 fresh processes
 def test_plain_cli_processes_resume_and_report_a_plugin_run(plugin_dir, tmp_path):
     """The same in fresh processes, as a user types it."""
     run = tmp_path / "run"
@@ -187,7 +187,6 @@ def _bench_spec(path: Path, model: str, data: str) -> Path:
     return path
 
 
-@pytest.mark.slow  # ~25 s on 2 busy cores: two spawned workers import torch
 def test_bench_with_two_workers_from_the_command_line(plugin_dir, tmp_path):
     """Spawned workers import ``--plugin`` modules (recorded in every run) and resolve import
     strings themselves."""
@@ -263,7 +262,6 @@ def test_a_loader_defined_in_python_c_or_stdin_is_refused_up_front(plugin_dir, t
     assert "out of memory" not in refused and not (tmp_path / "bench").exists()
 
 
-@pytest.mark.slow
 def test_a_loader_registered_from_stdin_reaches_bench_workers(plugin_dir, tmp_path):
     """Registered at run time from stdin, a loader from an importable module reaches both
     spawned workers (and the workers start although stdin is no script they can run)."""
