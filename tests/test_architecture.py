@@ -17,7 +17,7 @@ PACKAGE = Path(overtone.__file__).resolve().parent
 COMPONENTS = (
     "activations", "basis", "harmonic", "landau", "losses", "optim", "sparsity", "models",
     "data", "layers", "callbacks", "loggers", "collectives", "figures", "recipes", "config",
-    "_checks", "_registry", "_io", "_kernels", "_native", "_toml", "stats",
+    "_checks", "_registry", "_io", "_kernels", "_native", "_toml", "stats", "plugins",
 )  # fmt: skip
 # what sits above the components: the engine and the tools built on it
 ABOVE = ("overtone.engine", "overtone.build", "overtone.cli", "overtone.bench",

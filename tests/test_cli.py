@@ -36,6 +36,8 @@ def test_every_config_key_has_a_train_flag_with_its_name():
             assert actions[f"--{what}-arg"].dest == f"{what}_args"
             continue
         flag = TABLE_FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
+        if f.name == "plugins":  # a list, one module per --plugin
+            flag = "--plugin"
         assert flag in actions, f"{f.name} has no flag {flag}"
         assert actions[flag].dest == f.name
     assert {"--resume", "--config", "--quiet"} <= set(actions)

@@ -13,7 +13,9 @@ Beside registered names, every table accepts two spellings with a colon:
   names travel in configs to bench workers, sweep workers and torchrun ranks.
 
 Resolved entries are cached by their full string; :meth:`Registry.names` lists registered
-names only.
+names only. A name no table knows first loads the ``overtone.plugins`` entry points (once, see
+:mod:`overtone.plugins`), then is looked up again. What each family's entries must be, with a
+minimal example per family, is in ``docs/plugins.md``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
+
+from overtone._toml import ConfigError
 
 T = TypeVar("T")
 
@@ -70,8 +74,43 @@ def check_options(
         raise error(f"{kind} {name!r} has no option {bad[0]!r} (allowed: {bad[1]})")
 
 
-class ImportStringError(ValueError):
-    """An import string ``package.module:attr`` that does not name a usable object."""
+class ImportStringError(ConfigError):
+    """An import string ``package.module:attr`` that does not name a usable object (a
+    :class:`~overtone.config.ConfigError`: the CLI prints its one line and exits 2)."""
+
+
+def describe(obj: Any) -> str:
+    """``a function 'load'``, ``the class 'Net'``, ``an int 3``: an object in an error line."""
+    if inspect.isclass(obj):
+        return f"the class {obj.__qualname__!r}"
+    if inspect.isroutine(obj):
+        return f"the function {getattr(obj, '__qualname__', obj)!r}"
+    text = repr(obj)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"{text} (type {type(obj).__name__})"
+
+
+def adapt_subclass(base: type, contract: str) -> Callable[[Any, str], Any]:
+    """An ``adapt`` function accepting subclasses of ``base`` (``contract`` says what is
+    expected, e.g. ``"a torch.optim.Optimizer subclass"``)."""
+
+    def adapt(obj: Any, spec: str) -> Any:
+        if not (inspect.isclass(obj) and issubclass(obj, base)):
+            raise TypeError(f"expected {contract}, got {describe(obj)}")
+        return obj
+
+    return adapt
+
+
+def adapt_callable(contract: str) -> Callable[[Any, str], Any]:
+    """An ``adapt`` function accepting any callable (a function or a class)."""
+
+    def adapt(obj: Any, spec: str) -> Any:
+        if not callable(obj):
+            raise TypeError(f"expected {contract}, got {describe(obj)}")
+        return obj
+
+    return adapt
 
 
 def is_import_string(name: object) -> bool:
@@ -121,14 +160,19 @@ class Registry(Generic[T]):
 
     ``adapt(obj, import_string) -> entry`` turns an imported object into an entry (raising
     ``TypeError``/``ValueError`` when ``obj`` is the wrong kind of object); the default
-    takes the object as it is.
+    takes the object as it is. ``contract`` states in a few words what an entry is, for
+    error lines (``"builder(info, **options) -> nn.Module"``).
     """
 
-    def __init__(self, kind: str, adapt: Callable[[Any, str], T] | None = None) -> None:
+    def __init__(
+        self, kind: str, adapt: Callable[[Any, str], T] | None = None, contract: str = ""
+    ) -> None:
         self.kind = kind
+        self.contract = contract
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
         self._prefixes: dict[str, Callable[[str], T]] = {}
+        self._unlisted: set[str] = set()
         self._resolved: dict[str, T] = {}
         self._adapt: Callable[[Any, str], Any] = adapt or _identity
 
@@ -150,16 +194,22 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {old!r} is a registered name, not a free alias")
         self._aliases[old] = name
 
-    def register_prefix(self, prefix: str, factory: Callable[[str], T]) -> None:
-        """Let ``prefix:rest`` stand for ``factory(rest)`` (e.g. ``timm:convnext_atto``)."""
+    def register_prefix(
+        self, prefix: str, factory: Callable[[str], T], *, listed: bool = True
+    ) -> None:
+        """Let ``prefix:rest`` stand for ``factory(rest)`` (e.g. ``timm:convnext_atto``);
+        ``listed=False`` leaves it out of :meth:`prefixes` (names the library writes itself,
+        such as ``memory:NAME``)."""
         if not prefix.isidentifier() or prefix != prefix.lower():
             raise ValueError(f"{self.kind} prefixes are lower-case identifiers, got {prefix!r}")
         if prefix in self._prefixes:
             raise ValueError(f"{self.kind} prefix {prefix!r} is already registered")
         self._prefixes[prefix] = factory
+        if not listed:
+            self._unlisted.add(prefix)
 
     def prefixes(self) -> list[str]:
-        return sorted(self._prefixes)
+        return sorted(set(self._prefixes) - self._unlisted)
 
     def canonical(self, name: str) -> str:
         """The registered name that ``name`` (a name or an alias) stands for; a ``prefix:rest``
@@ -171,6 +221,10 @@ class Registry(Generic[T]):
             if ":" in name:
                 self._resolve(name)
                 return name
+            from overtone.plugins import load_entry_points
+
+            if load_entry_points():  # packages' plugins may register it: look again
+                return self.canonical(name)
         raise ValueError(unknown_name_message(self.kind, name, self.allowed()))
 
     def allowed(self) -> list[str]:
@@ -186,13 +240,20 @@ class Registry(Generic[T]):
                 raise ValueError(f"{self.kind} {name!r} names nothing after {prefix + ':'!r}")
             entry = self._prefixes[prefix](rest)
         elif is_import_string(name):
-            obj = import_object(name, self.kind)
+            try:
+                obj = import_object(name, self.kind)
+            except ImportStringError as err:
+                raise ImportStringError(f"{err}{self._expected()}") from err.__cause__
             try:
                 entry = self._adapt(obj, name)
             except ImportStringError:
                 raise
             except (TypeError, ValueError) as err:
                 raise ImportStringError(f"{self.kind} {name!r}: {err}") from err
+            except Exception as err:  # an adapt that calls the object (a spec factory)
+                raise ImportStringError(
+                    f"{self.kind} {name!r} raised {type(err).__name__}: {err}{self._expected()}"
+                ) from err
         else:
             raise ValueError(
                 f"unknown {self.kind} {name!r}: a name with a colon is 'prefix:rest' (prefixes: "
@@ -201,6 +262,9 @@ class Registry(Generic[T]):
             )
         self._resolved[name] = entry
         return entry
+
+    def _expected(self) -> str:
+        return f" (expected {self.contract})" if self.contract else ""
 
     def get(self, name: str) -> T:
         canonical = self.canonical(name)

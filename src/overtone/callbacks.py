@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from overtone._registry import Registry, check_options, keyword_options
+from overtone._registry import Registry, adapt_subclass, check_options, keyword_options
 
 
 class TrainingLoop(Protocol):
@@ -97,11 +97,19 @@ class Callback:
         """Restore what ``state_dict`` returned."""
 
 
-CALLBACKS: Registry[type[Callback]] = Registry("callback")
+CALLBACK_CONTRACT = "an overtone.Callback subclass, cls(**options)"
+CALLBACKS: Registry[type[Callback]] = Registry(
+    "callback", adapt_subclass(Callback, CALLBACK_CONTRACT), CALLBACK_CONTRACT
+)
 
 
 def register_callback(name: str, cls: type[Callback], *, overwrite: bool = False) -> None:
-    """Make ``cls`` available to configs as ``[callbacks.<name>]``."""
+    """Make ``cls`` available to configs as ``[callbacks.<name>]`` (``--callback NAME``).
+
+    ``cls`` subclasses :class:`Callback` and is built as ``cls(**options)``
+    (``--callback-arg NAME.KEY=VALUE``); it overrides the hooks it needs and keeps its state
+    in ``state_dict()`` (saved by name in checkpoints). Contract and example:
+    ``docs/plugins.md``."""
     if not (isinstance(cls, type) and issubclass(cls, Callback)):
         raise TypeError(f"callback {name!r} must subclass overtone.Callback, got {cls!r}")
     CALLBACKS.register(name, cls, overwrite=overwrite)

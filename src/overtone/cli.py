@@ -3,6 +3,7 @@
 ``train`` flags are generated from :class:`overtone.config.TrainConfig`, so each one is also
 a key of a ``--config`` TOML file (``--batch-size`` <-> ``batch_size``); flags override the
 file. Errors in configs, data or checkpoints print one clear line and exit with status 2.
+``--plugin MODULE`` imports a module that registers components (:mod:`overtone.plugins`).
 """
 
 from __future__ import annotations
@@ -24,12 +25,19 @@ from overtone.config import (
     parse_value,
 )
 from overtone.data import DataError
+from overtone.plugins import load_entry_points, load_plugins, with_plugins
 
 # ``model_args`` -> ``--model-arg`` ...: the tables of components' options, from the schema
 TABLE_FLAGS = {key: SCHEMA[key].flag for key in TABLE_KEYS}
 # tables of tables: ``--callback NAME`` / ``--callback-arg NAME.KEY=VALUE`` (their dests: the
 # singular + ``_names`` / ``_args``), the same for loggers
 NAMED_TABLE_FLAGS = {"callbacks": "--callback", "loggers": "--logger"}
+
+
+def _add_plugin_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--plugin", dest="plugins", action="append", default=[],
+                        metavar="MODULE", help="import this module first (its register_* "
+                        f"lines); repeatable; {what}")  # fmt: skip
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -63,13 +71,13 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                 help=f"set a {what} option (switches the {what} on)",
                 default=argparse.SUPPRESS,
             )
-        elif key.table:
+        elif key.table or key.kind == "list":  # --model-arg KEY=VALUE, --plugin MODULE
             parser.add_argument(
                 key.flag,
                 dest=name,
                 action="append",
-                type=_key_value,
-                metavar="KEY=VALUE",
+                type=_key_value if key.table else str,
+                metavar="KEY=VALUE" if key.table else "MODULE",
                 help=key.help,
                 default=argparse.SUPPRESS,
             )
@@ -143,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=int, help="override every group's seeds with 0..N-1")
     bench.add_argument("--no-report", action="store_true", help="skip report.html")
     bench.add_argument("--quiet", action="store_true", help="print only the final tables")
+    _add_plugin_flag(bench, "recorded in every run's config")
 
     sweep = sub.add_parser(
         "sweep",
@@ -175,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         "marked failed (default: 30)",
     )
     sweep.add_argument("--quiet", action="store_true", help="print only the summary")
+    _add_plugin_flag(sweep, "recorded in every trial's config")
 
     report = sub.add_parser(
         "report",
@@ -183,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("dir", metavar="RUN_OR_BENCH_DIR")
     report.add_argument("--out", help="HTML file to write (default: DIR/report.html)")
+    _add_plugin_flag(report, "besides the plugins the runs recorded")
 
     demo = sub.add_parser("demo", help="every model family vs the baselines on built-in data")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
@@ -208,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
             "loggers",
         ],
     )
+    _add_plugin_flag(listing, "its components are listed too")
     return parser
 
 
@@ -217,7 +229,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     source = args.config or "command line"
     given = {name: getattr(args, name) for name in SCHEMA if hasattr(args, name)}
     for key, value in given.items():
-        if key in TABLE_FLAGS:
+        if key == "plugins":  # the file's modules, then the flags'
+            values = with_plugins(values, value)
+        elif key in TABLE_FLAGS:
             table = dict(values.get(key) or {})
             table.update(value)
             values[key] = table
@@ -354,6 +368,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from overtone.bench import load_spec, run_bench
     from overtone.bench.suites import SUITES, get_suite
 
+    load_plugins(args.plugins)
     if Path(args.spec).is_file():
         if args.budget is not None:
             raise ConfigError("--budget sizes a built-in suite; a spec file sets its own epochs")
@@ -368,6 +383,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if args.seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
         spec = replace(spec, groups=tuple(replace(g, seeds=tuple(range(args.seeds)))
+                                          for g in spec.groups))  # fmt: skip
+    if args.plugins:  # recorded in every run, so its workers, resume and report import them
+        spec = replace(spec, groups=tuple(replace(g, base=with_plugins(g.base, args.plugins))
                                           for g in spec.groups))  # fmt: skip
     suffix = f"-{args.budget}" if args.budget not in (None, "small") else ""
     out = Path(args.out or f"runs/bench-{spec.name}{suffix}")
@@ -410,6 +428,7 @@ def _print_bench(result) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from dataclasses import replace
     from pathlib import Path
 
     from overtone.sweep import DEFAULT_STORAGE, load_spec, run_worker
@@ -420,7 +439,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    load_plugins(args.plugins)
     spec = load_spec(args.spec)
+    if args.plugins:  # recorded in every trial's config (not part of the study's identity)
+        spec = replace(spec, base=with_plugins(spec.base, args.plugins))
     study = args.study or spec.name
     out = Path(args.out or f"runs/sweep-{study}")
     result = run_worker(spec, out, trials=args.trials, storage=args.storage or DEFAULT_STORAGE,
@@ -434,6 +456,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from overtone.report import write_report
 
+    load_plugins(args.plugins)
     print(f"wrote {write_report(args.dir, args.out)}")
     return 0
 
@@ -444,6 +467,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     from overtone.build import catalogue
 
+    load_plugins(args.plugins)
     console = Console()
     for kind, entries in catalogue().items():
         if args.kind not in ("all", kind):
@@ -470,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         "list": _cmd_list,
     }
     try:
+        load_entry_points()  # installed packages' plugins, before any name is looked up
         return handlers[args.command](args)
     except (ConfigError, DataError, CheckpointError) as err:
         print(f"overtone: error: {err}", file=sys.stderr)

@@ -62,6 +62,7 @@ def _key(
 ) -> Any:
     """A config key: its default and its schema (module docstring)."""
     table = isinstance(default, dict)
+    listed = isinstance(default, list)  # a list of strings (``plugins``)
     metadata = {
         "help": help,
         "check": check,
@@ -72,8 +73,8 @@ def _key(
         "location": location,
         "searchable": searchable,
     }
-    if table:
-        return field(default_factory=dict, metadata=metadata)
+    if table or listed:
+        return field(default_factory=dict if table else list, metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
@@ -163,6 +164,12 @@ class TrainConfig:
         {}, "pruner options, KEY=VALUE (e.g. update_every=50)",
         flag="--pruner-arg", searchable=True,
     )  # fmt: skip
+    plugins: list = _key(
+        [], "import this module before the run (its register_* lines), e.g. mypkg.components; "
+        "repeatable; recorded, so --resume, report and bench workers import it too",
+        check=lambda v: all(isinstance(m, str) and m for m in v), allowed="a list of module names",
+        flag="--plugin", resumable=True, location=True,
+    )  # fmt: skip
     callbacks: dict = _key(
         {}, "callbacks by name, each with its options table (--callback NAME, "
         "--callback-arg NAME.KEY=VALUE)",
@@ -229,6 +236,7 @@ def _coerce(key: str, kind: str, value: Any) -> Any:
         "str": isinstance(value, str),
         "bool": isinstance(value, bool),
         "dict": isinstance(value, dict),
+        "list": isinstance(value, list),
     }[kind]
     if not ok:
         raise ConfigError(f"config key {key!r} must be {a_kind(kind)}, got {value!r}")
@@ -266,7 +274,7 @@ SCHEMA: dict[str, ConfigKey] = {
     f.name: ConfigKey(
         name=f.name,
         kind=_kind(f),
-        default={} if f.metadata["table"] else f.default,
+        default={} if f.metadata["table"] else [] if _kind(f) == "list" else f.default,
         help=f.metadata["help"],
         flag=f.metadata["flag"] or "--" + f.name.replace("_", "-"),
         table=f.metadata["table"],

@@ -13,13 +13,22 @@ from typing import Any
 
 from torch import nn
 
-from overtone._registry import Registry, check_options, keyword_options
+from overtone._registry import Registry, adapt_subclass, check_options, keyword_options
 
-ACTIVATIONS: Registry[type[nn.Module]] = Registry("activation")
+ACTIVATION_CONTRACT = "an nn.Module subclass, cls(**options), elementwise"
+ACTIVATIONS: Registry[type[nn.Module]] = Registry(
+    "activation", adapt_subclass(nn.Module, ACTIVATION_CONTRACT), ACTIVATION_CONTRACT
+)
 
 
 def register_activation(name: str, cls: type[nn.Module], *, overwrite: bool = False) -> None:
-    """Make ``cls`` available as ``name`` (CLI, configs, ``get_activation``)."""
+    """Make ``cls`` available as activation ``name`` (``--model-arg activation=NAME``,
+    configs, :func:`get_activation`).
+
+    ``cls`` is an ``nn.Module`` subclass built as ``cls(**options)``
+    (``--model-arg activation_args={...}``) that maps a tensor to one of the same shape; a
+    per-channel activation also takes ``channels`` and ``channel_dim``. Contract and example:
+    ``docs/plugins.md``."""
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise TypeError(f"activation {name!r} must be an nn.Module subclass, got {cls!r}")
     ACTIVATIONS.register(name, cls, overwrite=overwrite)
@@ -32,7 +41,7 @@ def get_activation(spec: str | type[nn.Module] | None) -> type[nn.Module] | None
     if isinstance(spec, type) and issubclass(spec, nn.Module):
         return spec
     if isinstance(spec, str):
-        return ACTIVATIONS.get(spec.lower())
+        return ACTIVATIONS.get(spec if ":" in spec else spec.lower())  # attrs keep their case
     raise TypeError(f"activation must be a name, an nn.Module class or None, got {spec!r}")
 
 

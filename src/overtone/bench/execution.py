@@ -4,6 +4,12 @@
 status (``ok``, ``diverged`` or ``failed`` with the error) and the peak memory; it never raises
 for a failed run. :func:`run_pool` runs a queue in spawned workers (each with ``threads`` torch
 threads) and survives a worker that dies: the runs in flight are retried alone.
+
+Spawned workers start from nothing: they import the plugin modules a run's config names
+(``plugins``), resolve import strings themselves, and receive (pickled by reference) the
+components this process registered that the runs use (:func:`registrations`). A component
+registered in an ``__main__`` that a worker cannot import (``python -c``, stdin, a notebook)
+is refused up front, with how to make it reach the workers.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import pickle
 import sys
 import time
 import traceback
@@ -22,13 +29,102 @@ from typing import Any
 
 from overtone._io import atomic_write_text
 from overtone.bench.planning import Run
-from overtone.config import TrainConfig
+from overtone.config import ConfigError, TrainConfig
+
+# set in a worker whose registrations could not be unpickled: every run there fails with it
+_SETUP_ERROR: list[str] = []
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, registered: bytes = b"") -> None:
     import torch
 
     torch.set_num_threads(threads)
+    if registered:
+        try:
+            _register(pickle.loads(registered))
+        except Exception as err:  # reported by each run of this worker, not a dead pool
+            _SETUP_ERROR.append(f"registering this process's components failed: "
+                                f"{type(err).__name__}: {err}")  # fmt: skip
+
+
+def _register(entries: list[tuple[str, str, Any]]) -> None:
+    from overtone.build import REGISTRIES
+
+    for key, name, entry in entries:
+        registry = REGISTRIES[key]
+        if name not in registry:  # a plugin module may have registered it on import
+            registry.register(name, entry)
+
+
+def _used_names(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(registry key, name) of every component a run's config names."""
+    names = [(key, values.get(key)) for key in ("model", "data", "optimizer", "scheduler",
+                                                 "loss", "pruner")]  # fmt: skip
+    names += [("callbacks", name) for name in values.get("callbacks") or {}]
+    activation = (values.get("model_args") or {}).get("activation")
+    names.append(("activation", activation))
+    return [(key, name) for key, name in names if isinstance(name, str) and name]
+
+
+def main_is_importable() -> bool:
+    """Whether a spawned process can import this process's ``__main__`` (a script file or
+    ``python -m``), as :mod:`multiprocessing` does; not from ``python -c``, stdin or a
+    notebook."""
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None):
+        return True
+    return _main_file() is not None
+
+
+def _main_file() -> str | None:
+    """The script file a spawned process would run as its ``__main__``, if it exists."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not path:
+        return None
+    from multiprocessing import process
+
+    if not os.path.isabs(path) and process.ORIGINAL_DIR is not None:
+        path = os.path.join(process.ORIGINAL_DIR, path)
+    return path if os.path.isfile(path) else None
+
+
+def registrations(todo: list[Run]) -> bytes:
+    """The components the runs name that this process registered from code outside overtone
+    and torch (a program's ``register_*`` lines), pickled for the workers; ``b""`` if none.
+
+    Raises ``ConfigError`` for one the workers cannot import: defined in an ``__main__`` they
+    cannot import, or not at a module's top level."""
+    from overtone.build import REGISTRIES
+
+    found: dict[tuple[str, str], Any] = {}
+    for run in todo:
+        for key, name in _used_names(run.values):
+            registry = REGISTRIES[key]
+            if (key, name) in found or ":" in name or name not in registry:
+                continue
+            entry = registry.get(name)
+            code = getattr(entry, "builder", None) or getattr(entry, "loader", None) or entry
+            module = str(getattr(code, "__module__", "") or "")
+            if module.split(".")[0] in ("overtone", "torch"):
+                continue
+            where = f"{registry.kind} {name!r} (registered by this process"
+            how = ("put it in a module and pass --plugin MODULE (config key 'plugins'), or "
+                   "name it 'module:attr'; or run the bench with --workers 1 (workers=1: in "
+                   "this process)")  # fmt: skip
+            if module == "__main__" and not main_is_importable():
+                raise ConfigError(
+                    f"{where} in __main__ of python -c, stdin or a notebook) cannot reach the "
+                    f"bench's worker processes, which cannot import that __main__: {how}"
+                )
+            try:
+                pickle.dumps(entry)
+            except Exception as err:
+                raise ConfigError(
+                    f"{where}) cannot reach the bench's worker processes ({type(err).__name__}: "
+                    f"{err}; a lambda or a function defined inside another?): {how}"
+                ) from None
+            found[key, name] = entry
+    return pickle.dumps([(k, n, e) for (k, n), e in found.items()]) if found else b""
 
 
 def reset_peak_memory() -> None:
@@ -67,7 +163,7 @@ def peak_memory() -> tuple[float | None, float | None]:
 def execute(values: dict[str, Any]) -> dict[str, Any]:
     """Train (or finish, or read) one run and write its ``outcome.json``; never raises for a
     failed run: its status and error are in the outcome."""
-    from overtone.build import build_data_cached
+    from overtone.build import shared_data
     from overtone.engine import NonFiniteLossError, train_or_load
 
     run_dir = Path(values["out"])
@@ -75,9 +171,11 @@ def execute(values: dict[str, Any]) -> dict[str, Any]:
     reset_peak_memory()
     began = time.perf_counter()
     try:
+        if _SETUP_ERROR:
+            raise RuntimeError(_SETUP_ERROR[0])
         config = TrainConfig.from_dict(values)
-        data = build_data_cached(config)
-        outcome["final"] = train_or_load(config, data=data)
+        with shared_data():  # a worker trains many runs of the same data sets
+            outcome["final"] = train_or_load(config)
         outcome["sizes"] = json.loads((run_dir / "results.json").read_text())["sizes"]
     except NonFiniteLossError as err:
         outcome.update(status="diverged", error=str(err))
@@ -124,30 +222,44 @@ def run_pool(
     threads: int,
     record: Callable[[Run, dict], None],
     task: Callable[[dict[str, Any]], dict[str, Any]] = execute,
+    registered: bytes | None = None,
 ) -> None:
     """Run ``todo`` in ``workers`` spawned processes.
 
     A worker that dies (killed, out of memory) breaks its pool. The runs in flight then are
     suspects: each is run again alone in a fresh process, and one that kills that too is
-    recorded as failed; the rest go on in a new pool."""
+    recorded as failed; the rest go on in a new pool. The components this process registered
+    go to the workers (``registered``, default :func:`registrations`, which refuses up front
+    those that cannot)."""
+    if registered is None:
+        registered = registrations(todo)
     queue, suspects = list(todo), []
     while queue or suspects:
         if suspects:
             suspect = suspects.pop(0)
-            if _drain([suspect], 1, threads, record, task):
-                record(suspect, {"status": "failed", "error": "its worker process died, "
-                                  "also when run alone (out of memory?)"})  # fmt: skip
+            if _drain([suspect], 1, threads, record, task, registered):
+                record(suspect, {"status": "failed", "error": "its worker process died, also "
+                                 "when run alone (killed, out of memory, or a crash in native "
+                                 "code; run it with --workers 1 to see its error)"})  # fmt: skip
         else:
-            suspects = _drain(queue, workers, threads, record, task)
+            suspects = _drain(queue, workers, threads, record, task, registered)
 
 
-def _drain(queue: list[Run], workers: int, threads: int, record, task) -> list[Run]:
+def _drain(
+    queue: list[Run], workers: int, threads: int, record, task, registered: bytes = b""
+) -> list[Run]:
     """Run the queue (taking runs off its front) until it is empty or the pool breaks; return
     the runs that were in flight when it broke (their outcomes are unknown)."""
     context = multiprocessing.get_context("spawn")  # no forked OpenMP or CUDA state
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                               initargs=(threads,))  # fmt: skip
+                               initargs=(threads, registered))  # fmt: skip
     pending: dict[Future, Run] = {}
+    main = sys.modules.get("__main__")
+    unreadable = getattr(main, "__file__", None)
+    if unreadable is not None and _main_file() is not None:
+        unreadable = None
+    if unreadable is not None:  # '<stdin>': spawned workers would try to run it and die
+        del main.__file__
     try:
         while queue or pending:
             while queue and len(pending) < workers:
@@ -161,4 +273,6 @@ def _drain(queue: list[Run], workers: int, threads: int, record, task) -> list[R
         return list(pending.values())
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        if unreadable is not None:
+            main.__file__ = unreadable
     return []

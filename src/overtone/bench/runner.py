@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from overtone._io import atomic_write_text
-from overtone.bench.execution import cores, default_workers, run_here, run_pool
+from overtone.bench.execution import cores, default_workers, registrations, run_here, run_pool
 from overtone.bench.planning import FINISHED, Run, cell_name, check_run_dir, plan, read_outcome
 from overtone.bench.results import result_row, write_results_csv
 from overtone.bench.spec import BenchSpec
@@ -60,6 +60,8 @@ def run_bench(
         raise ConfigError(f"threads must be >= 1, got {threads}")
     workers = workers or default_workers(len(todo) or 1)
     threads = threads or max(1, cores() // workers)
+    # what this process registered must reach spawned workers: refused before anything runs
+    registered = registrations(todo) if todo and workers > 1 else b""
     began = time.perf_counter()
     if progress:
         log(f"bench {spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already finished; "
@@ -76,7 +78,7 @@ def run_bench(
     if todo and workers == 1:
         run_here(todo, threads, record)
     elif todo:
-        run_pool(todo, workers, threads, record)
+        run_pool(todo, workers, threads, record, registered=registered)
     rows = [result_row(r, outcomes[r.run_dir]) for r in runs]
     write_results_csv(rows, out / "results.csv")
     summary = Summary(spec, rows)

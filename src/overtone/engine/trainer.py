@@ -100,7 +100,9 @@ class Trainer(RunState):
         progress: bool = True,
         data: DatasetSplits | None = None,
     ) -> None:
-        self.config = build.check_config(config)
+        if data is not None:  # record what is used: "memory:<name>", sizes, fingerprint
+            config = build.record_supplied_data(config, data)
+        self.config = config = build.check_config(config)
         self.callbacks = build.build_run_callbacks(config, callbacks)
         self.progress = progress
         where = distributed.topology()
@@ -352,11 +354,14 @@ class Trainer(RunState):
             "parameters": sum(p.numel() for p in self.model.parameters()),
             **({"stopped": self.stop_reason} if self.stop_reason is not None else {}),
         }
+        memory = self.config.data.startswith("memory:")  # data passed in: its fingerprint
+        fingerprint = {"data_fingerprint": self.config.data_args["fingerprint"]} if memory else {}
         results = {
             "model": self.config.model,
             "data": self.config.data,
             "seed": self.config.seed,
             "sizes": self.data.sizes(),
+            **fingerprint,
             "final": final,
         }
         if self.topology.is_main:
@@ -375,7 +380,9 @@ class Trainer(RunState):
 def default_run_dir(config: TrainConfig) -> Path:
     """``runs/<timestamp>-<model>-<data>``, with a suffix if that exists already."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{stamp}-{config.model}-{config.data}"
+    # import strings and memory:NAME hold colons; keep their last part
+    model, data = (name.rpartition(":")[2] for name in (config.model, config.data))
+    base = Path("runs") / f"{stamp}-{model}-{data}"
     path, n = base, 1
     while path.exists():
         path, n = base.with_name(f"{base.name}-{n}"), n + 1

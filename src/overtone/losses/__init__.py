@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from overtone._registry import Registry, check_options, keyword_options
+from overtone._registry import Registry, adapt_subclass, check_options, keyword_options
 from overtone.landau.loss import (
     BOUNDARIES,
     NORMALIZATIONS,
@@ -41,10 +41,20 @@ class CrossEntropy(nn.Module):
         return F.cross_entropy(flat, target.reshape(-1), label_smoothing=self.label_smoothing)
 
 
-LOSSES: Registry[type[nn.Module]] = Registry("loss")
+LOSS_CONTRACT = "an nn.Module subclass cls(**options), called as loss(logits, target)"
+LOSSES: Registry[type[nn.Module]] = Registry(
+    "loss", adapt_subclass(nn.Module, LOSS_CONTRACT), LOSS_CONTRACT
+)
 
 
 def register_loss(name: str, cls: type[nn.Module], *, overwrite: bool = False) -> None:
+    """Make ``cls`` available as loss ``name`` (``--loss NAME``).
+
+    ``cls(**options)`` (``--loss-arg KEY=VALUE``) is an ``nn.Module`` whose
+    ``forward(logits, target)`` returns a scalar; logits are ``(batch, classes)`` or
+    ``(batch, time, vocab)``. Contract and example: ``docs/plugins.md``."""
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"loss {name!r} must be an nn.Module subclass, got {cls!r}")
     LOSSES.register(name, cls, overwrite=overwrite)
 
 

@@ -2,6 +2,8 @@
 
 A builder is ``builder(info: DatasetInfo, **options) -> nn.Module`` with keyword-only options
 (their defaults are the model's defaults). ``inputs`` says which dataset input kinds it takes.
+An import string ``package.module:attr`` names a :class:`ModelSpec` or such a builder (its
+``inputs`` attribute, if any, else every input kind); see ``docs/plugins.md``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from overtone._registry import Registry, check_options, keyword_options
+from overtone._registry import Registry, check_options, describe, keyword_options
 from overtone.data import INPUT_KINDS, DatasetInfo
 
 
@@ -29,7 +31,37 @@ class ModelSpec:
         return input_kind in self.inputs
 
 
-MODELS: Registry[ModelSpec] = Registry("model")
+MODEL_CONTRACT = "a ModelSpec or a builder(info: DatasetInfo, **options) -> nn.Module"
+
+
+def _check_inputs(inputs: object) -> tuple[str, ...]:
+    if isinstance(inputs, str):
+        inputs = (inputs,)
+    if not isinstance(inputs, (tuple, list)):
+        raise ValueError(f"inputs must be a non-empty subset of {INPUT_KINDS}, got {inputs!r}")
+    bad = [k for k in inputs if k not in INPUT_KINDS]
+    if not inputs or bad:
+        raise ValueError(f"inputs must be a non-empty subset of {INPUT_KINDS}, got {inputs!r}")
+    return tuple(inputs)
+
+
+def _first_line(obj: object) -> str:
+    text = (getattr(obj, "__doc__", None) or "").strip()
+    return text.splitlines()[0] if text else ""
+
+
+def adapt_model(obj: object, spec: str) -> ModelSpec:
+    """The entry an import string names: a :class:`ModelSpec` as it is, or a builder whose
+    ``inputs`` attribute (default: every input kind) says what it takes."""
+    if isinstance(obj, ModelSpec):
+        return obj
+    if not callable(obj):
+        raise TypeError(f"expected {MODEL_CONTRACT}, got {describe(obj)}")
+    inputs = _check_inputs(getattr(obj, "inputs", INPUT_KINDS))
+    return ModelSpec(obj, inputs, _first_line(obj))
+
+
+MODELS: Registry[ModelSpec] = Registry("model", adapt_model, MODEL_CONTRACT)
 
 
 def register_model(
@@ -40,10 +72,16 @@ def register_model(
     description: str = "",
     overwrite: bool = False,
 ) -> None:
-    bad = [k for k in inputs if k not in INPUT_KINDS]
-    if not inputs or bad:
-        raise ValueError(f"inputs must be a non-empty subset of {INPUT_KINDS}, got {inputs!r}")
-    MODELS.register(name, ModelSpec(builder, tuple(inputs), description), overwrite=overwrite)
+    """Make ``builder`` available as model ``name`` (CLI ``--model NAME``, configs).
+
+    ``builder(info: DatasetInfo, **options) -> nn.Module`` builds the network for a data set
+    described by ``info`` (``info.input_shape``, ``info.num_classes``, ``info.input_kind``);
+    its options are keyword-only with defaults (``--model-arg KEY=VALUE`` sets them) and
+    ``inputs`` names the input kinds it takes (``"vector"``, ``"image"``, ``"tokens"``). The
+    model maps a batch ``x`` to logits ``(batch, classes)`` (``(batch, time, vocab)`` for
+    tokens). Contract and example: ``docs/plugins.md``."""
+    spec = ModelSpec(builder, _check_inputs(inputs), description)
+    MODELS.register(name, spec, overwrite=overwrite)
 
 
 def get_model_spec(name: str) -> ModelSpec:
@@ -72,4 +110,9 @@ def get_model(name: str, info: DatasetInfo, **options: Any) -> nn.Module:
     spec = get_model_spec(name)
     check_options("model", name, options, spec.options())
     check_model_accepts(name, info.name, info.input_kind)
-    return spec.builder(info, **options)
+    model = spec.builder(info, **options)
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model {name!r}: its builder returned {describe(model)}, expected an nn.Module"
+        )
+    return model

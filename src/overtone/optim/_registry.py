@@ -25,10 +25,24 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
-from overtone._registry import Registry, check_options, keyword_options
+from overtone._registry import (
+    Registry,
+    adapt_callable,
+    adapt_subclass,
+    check_options,
+    keyword_options,
+)
 
-OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
-SCHEDULERS: Registry[Callable[..., LRScheduler]] = Registry("scheduler")
+OPTIMIZER_CONTRACT = "a torch.optim.Optimizer subclass, cls(params, lr=, weight_decay=, **options)"
+SCHEDULER_CONTRACT = (
+    "a builder(optimizer, *, total_steps, steps_per_epoch, **options) -> LRScheduler"
+)
+OPTIMIZERS: Registry[type[Optimizer]] = Registry(
+    "optimizer", adapt_subclass(Optimizer, OPTIMIZER_CONTRACT), OPTIMIZER_CONTRACT
+)
+SCHEDULERS: Registry[Callable[..., LRScheduler]] = Registry(
+    "scheduler", adapt_callable(SCHEDULER_CONTRACT), SCHEDULER_CONTRACT
+)
 
 # Set by the engine (config keys lr / weight_decay) or not meant for configs.
 _ENGINE_ARGS = {
@@ -44,12 +58,22 @@ _ENGINE_ARGS = {
 
 
 def register_optimizer(name: str, cls: type[Optimizer], *, overwrite: bool = False) -> None:
+    """Make ``cls`` available as optimizer ``name`` (``--optimizer NAME``).
+
+    ``cls`` subclasses ``torch.optim.Optimizer`` and is built as ``cls(param_groups, lr=...,
+    weight_decay=..., **options)``; its other constructor arguments with defaults are the
+    options (``--optim-arg KEY=VALUE``). Contract and example: ``docs/plugins.md``."""
     if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
         raise TypeError(f"optimizer {name!r} must subclass torch.optim.Optimizer, got {cls!r}")
     OPTIMIZERS.register(name, cls, overwrite=overwrite)
 
 
 def register_scheduler(name: str, builder: Callable[..., LRScheduler], *, overwrite=False) -> None:
+    """Make ``builder`` available as scheduler ``name`` (``--scheduler NAME``).
+
+    ``builder(optimizer, *, total_steps, steps_per_epoch, **options) -> LRScheduler``; the
+    engine steps it once per optimizer step (a ``ReduceLROnPlateau`` once per epoch). Its
+    keyword options are ``--sched-arg KEY=VALUE``. Contract and example: ``docs/plugins.md``."""
     SCHEDULERS.register(name, builder, overwrite=overwrite)
 
 

@@ -13,6 +13,7 @@ import torch
 
 from overtone import __version__
 from overtone._io import atomic_write_text
+from overtone.build import check_names
 from overtone.config import ConfigError
 from overtone.figures import Figure, FigureContext, RunRecord, get_figure, list_figures
 from overtone.report.generic import GENERIC_FIGURES
@@ -55,12 +56,19 @@ def build_report(root: str | Path) -> str:
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"report: {root} is not a folder (expected a run, bench or demo folder)")
-    runs = find_runs(root)
+    skipped: list[str] = []
+    runs = find_runs(root, skipped)
     if not runs:
+        why = f"; left out {skipped[0]}" if skipped else ""
         raise ConfigError(
             f"report: no training runs under {root} (a run folder holds config.toml and "
-            "metrics.jsonl)"
+            f"metrics.jsonl){why}"
         )
+    for run in runs:  # their plugins imported, every name resolves (models are rebuilt)
+        try:
+            check_names(run.config)
+        except ConfigError as err:
+            raise ConfigError(f"report: run {run.path}: {err}") from None
     summary_path = root / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     title = f"overtone report: {summary.get('name') or root.name}"

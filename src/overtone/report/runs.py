@@ -18,8 +18,9 @@ from overtone.figures import RunRecord
 SEED_SUFFIX = re.compile(r"-seed(\d+)$")
 
 
-def find_runs(root: Path) -> list[RunRecord]:
-    """Every run directory at or below ``root``, in path order."""
+def find_runs(root: Path, skipped: list[str] | None = None) -> list[RunRecord]:
+    """Every run directory at or below ``root``, in path order; ``skipped`` collects why a
+    folder with ``config.toml`` and ``metrics.jsonl`` was left out."""
     root = Path(root)
     found = sorted({p.parent for p in root.rglob("config.toml")} | (
         {root} if (root / "config.toml").is_file() else set()))  # fmt: skip
@@ -29,8 +30,10 @@ def find_runs(root: Path) -> list[RunRecord]:
             continue
         try:
             config = TrainConfig.from_dict(load_config(path / "config.toml"), str(path))
-        except ConfigError:
-            continue  # not a run of this version: left out, not fatal
+        except ConfigError as err:
+            if skipped is not None:  # not a run of this version: left out, not fatal
+                skipped.append(f"{path}: {err}")
+            continue
         match = SEED_SUFFIX.search(path.name)
         cell = path.name[: match.start()] if match else path.name
         parts = path.relative_to(root).parts[:-1]

@@ -184,7 +184,8 @@ class SweepSpec:
         """What makes two specs the same study (the search and what is measured)."""
         text = json.dumps(
             {
-                "base": self.base,
+                # plugins say where names come from, not what is searched
+                "base": {k: v for k, v in self.base.items() if k != "plugins"},
                 "search": [p.__dict__ for p in self.search],
                 "metric": self.metric,
                 "direction": self.direction,

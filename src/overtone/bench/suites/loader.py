@@ -159,7 +159,8 @@ def _fitting(spec: BenchSpec) -> BenchSpec:
         models = {}
         for label, entry in group.models.items():
             config = {**defaults, **group.config(dataset, label, optimizer, 0)}
-            if get_model_spec(config["model"]).accepts(get_dataset_spec(config["data"]).input_kind):
+            kind = get_dataset_spec(config["data"]).input_kind  # "": only its data says
+            if not kind or get_model_spec(config["model"]).accepts(kind):
                 models[label] = entry
         groups.append(replace(group, models=models))
     return replace(spec, groups=tuple(groups))
