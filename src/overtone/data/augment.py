@@ -69,18 +69,24 @@ class RandomCropFlip:
         """The options, for a run's record."""
         return {"padding": self.padding, "flip_p": self.flip_p}
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        n = x.shape[0]
+    def draw(
+        self, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The random parameters ``(dy, dx, flip)`` of ``n`` samples, on the CPU."""
         if self.padding:
             high = 2 * self.padding + 1
             dy = torch.randint(0, high, (n,), generator=generator)
             dx = torch.randint(0, high, (n,), generator=generator)
         else:
-            dy = dx = torch.zeros(n, dtype=torch.long)
+            dy = dx = torch.full((n,), 0, dtype=torch.long)
         if self.flip_p > 0:
             flip = torch.rand(n, generator=generator) < self.flip_p
         else:
             flip = torch.zeros(n, dtype=torch.bool)
+        return dy, dx, flip
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        dy, dx, flip = self.draw(x.shape[0], generator)
         if not self.padding and not flip.any():
             return x
         return crop_flip(x, dy, dx, flip, self.padding)

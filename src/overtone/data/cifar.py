@@ -15,6 +15,7 @@ scaled to [0, 1] and standardized per channel with the training split's mean and
 
 from __future__ import annotations
 
+import gzip
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -90,23 +91,18 @@ def read_cifar_archive(
     wanted = {f"{layout.folder}/{name}": name for name in layout.train + layout.test}
     found: dict[str, bytes] = {}
     try:
-        with tarfile.open(path, "r:*") as archive:
-            for member in archive:  # one sequential pass: no seeking back in the gzip stream
-                name = member.name.removeprefix("./")
-                if name not in wanted:
-                    continue
-                if not member.isfile():
-                    raise DataError(f"{path}: member {name} is not a regular file")
-                if member.size == 0 or member.size % layout.record_bytes:
-                    raise DataError(
-                        f"{path}: member {name} holds {member.size} bytes, not a whole number "
-                        f"of {layout.record_bytes}-byte records (corrupt or not CIFAR)"
-                    )
-                handle = archive.extractfile(member)
-                blob = handle.read() if handle is not None else b""
-                if len(blob) != member.size:
-                    raise DataError(f"{path}: member {name} is truncated")
-                found[wanted[name]] = blob
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
+            # one sequential pass ("r|"): no seeking back in the gzip stream
+            with tarfile.open(fileobj=stream, mode="r|") as archive:
+                for member in archive:
+                    name = member.name.removeprefix("./")
+                    if name in wanted:
+                        found[wanted[name]] = _member_bytes(archive, member, name, path, layout)
+            while stream.read(1 << 20):  # to the end: the gzip CRC and length are checked
+                pass
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
         raise DataError(
             f"{path}: cannot be read as a tar archive ({err}); the file is corrupt or truncated"
@@ -122,6 +118,23 @@ def read_cifar_archive(
         return rows[:, k:].reshape(-1, *IMAGE_SHAPE), rows[:, :k].astype(np.int64)
 
     return records(layout.train), records(layout.test)
+
+
+def _member_bytes(archive, member, name: str, path: Path, layout: CifarLayout) -> bytes:
+    """The bytes of a member holding whole records (a regular file, size a positive multiple
+    of the record size)."""
+    if not member.isfile():
+        raise DataError(f"{path}: member {name} is not a regular file")
+    if member.size == 0 or member.size % layout.record_bytes:
+        raise DataError(
+            f"{path}: member {name} holds {member.size} bytes, not a whole number "
+            f"of {layout.record_bytes}-byte records (corrupt or not CIFAR)"
+        )
+    handle = archive.extractfile(member)
+    blob = handle.read() if handle is not None else b""
+    if len(blob) != member.size:
+        raise DataError(f"{path}: member {name} is truncated (corrupt or truncated)")
+    return blob
 
 
 def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
