@@ -38,9 +38,10 @@ def crop_flip(
     rows = dy[:, None] + torch.arange(h, device=device)  # (N, H)
     j = torch.arange(w, device=device)
     cols = dx[:, None] + torch.where(flip[:, None], w - 1 - j, j)  # (N, W)
-    batch = torch.arange(n, device=device)[:, None, None, None]
-    channel = torch.arange(c, device=device)[None, :, None, None]
-    return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
+    # one gather along the flattened padded plane, the same index for every channel
+    index = rows[:, :, None] * (w + 2 * padding) + cols[:, None, :]  # (N, H, W)
+    index = index.reshape(n, 1, h * w).expand(n, c, h * w)
+    return padded.reshape(n, c, -1).gather(2, index).view(n, c, h, w)
 
 
 class RandomCropFlip:

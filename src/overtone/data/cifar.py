@@ -200,9 +200,8 @@ def _load(
     num_classes = layout.num_classes[label]
     for labels, part in ((train_labels, "train"), (test_labels, "test")):
         for k, key in enumerate(layout.labels):
-            check_labels(
-                f"{name} {part} {key} labels", labels, labels[:, k], layout.num_classes[key]
-            )
+            where = f"{path} ({part} records, {key} byte)"
+            check_labels(where, labels, labels[:, k], layout.num_classes[key])
     # stratified by the finest labels (the last byte), so the split is the same for every label
     finest = train_labels[:, -1]
     train_idx, val_idx = stratified_halves(np.arange(len(finest)), finest, val_size, data_seed)
