@@ -19,11 +19,21 @@ The modules, one role each:
 - ``download``: published files, their MD5 checks and the mirror downloader;
 - ``files``: IDX and ``.npz`` parsing;
 - ``published``: MNIST, Fashion-MNIST, KMNIST and the MNIST test set as a benchmark;
-- ``text``: character-level text (tiny Shakespeare).
+- ``text``: character-level text (tiny Shakespeare);
+- ``cifar``: CIFAR-10 / CIFAR-100 from the official binary archives;
+- ``augment``: batch augmentations (random crop with padding, horizontal flip).
 
 The table below registers every built-in dataset; add one with :func:`register_dataset`.
 """
 
+from overtone.data.augment import RandomCropFlip, crop_flip
+from overtone.data.cifar import (
+    CIFAR10_SOURCE,
+    CIFAR100_SOURCE,
+    load_cifar10,
+    load_cifar100,
+    read_cifar_archive,
+)
 from overtone.data.containers import (
     INPUT_KINDS,
     TASKS,
@@ -84,6 +94,8 @@ from overtone.data.splits import (
 from overtone.data.text import load_tinyshakespeare
 
 __all__ = [
+    "CIFAR10_SOURCE",
+    "CIFAR100_SOURCE",
     "DATASETS",
     "FASHION_MNIST_SOURCE",
     "IDX_DTYPES",
@@ -100,11 +112,13 @@ __all__ = [
     "DatasetSplits",
     "FileSource",
     "PublishedFile",
+    "RandomCropFlip",
     "Split",
     "check_labels",
     "check_md5",
     "check_split_fraction",
     "classification_splits",
+    "crop_flip",
     "dataset_options",
     "download_file",
     "file_md5",
@@ -112,6 +126,8 @@ __all__ = [
     "get_dataset_cached",
     "get_dataset_spec",
     "list_datasets",
+    "load_cifar10",
+    "load_cifar100",
     "load_circles",
     "load_classification",
     "load_digits",
@@ -124,6 +140,7 @@ __all__ = [
     "load_tinyshakespeare",
     "locate_file",
     "published_loader",
+    "read_cifar_archive",
     "read_file",
     "read_idx",
     "read_npz_array",
@@ -199,4 +216,20 @@ register_dataset(
     task="language-modeling",
     input_kind="tokens",
     description="character-level text, 90/5/5 by position",
+)
+register_dataset(
+    "cifar10",
+    load_cifar10,
+    task="classification",
+    input_kind="image",
+    description="CIFAR-10, official binary archive: 45,000 / 5,000 / 10,000 32x32 colour "
+    "images, crop + flip augmentation",
+)
+register_dataset(
+    "cifar100",
+    load_cifar100,
+    task="classification",
+    input_kind="image",
+    description="CIFAR-100, official binary archive: label=fine (100) or coarse (20), "
+    "crop + flip augmentation",
 )

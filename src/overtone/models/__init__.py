@@ -1,9 +1,9 @@
 """Models by name: the baselines every comparison needs and the overtone families.
 
-The baselines (``mlp``, ``cnn``, ``gpt``) live here; the families' networks live with their
-family (:class:`overtone.harmonic.HarmonicMLP`, :class:`overtone.landau.LandauNet`) and are
-registered here by name. ``overtone demo`` trains them as the built-in bench suite ``demo``
-(``overtone/bench/suites/demo.toml``).
+The baselines (``mlp``, ``cnn``, ``resnet``, ``gpt``) live here; the families' networks live
+with their family (:class:`overtone.harmonic.HarmonicMLP`,
+:class:`overtone.landau.LandauNet`) and are registered here by name. ``overtone demo`` trains
+them as the built-in bench suite ``demo`` (``overtone/bench/suites/demo.toml``).
 """
 
 from overtone.harmonic.model import HarmonicMLP, build_harmonic_mlp
@@ -21,6 +21,7 @@ from overtone.models._registry import (
 from overtone.models.cnn import SmallCNN, build_cnn
 from overtone.models.gpt import GPT, build_gpt
 from overtone.models.mlp import MLP, build_mlp
+from overtone.models.resnet import ResNet, build_resnet
 
 register_model(
     "mlp",
@@ -32,7 +33,14 @@ register_model(
     "cnn",
     build_cnn,
     inputs=("image",),
-    description="small conv net for 28x28 and 8x8 images",
+    description="small conv net for 28x28, 32x32 (CIFAR) and 8x8 images",
+)
+register_model(
+    "resnet",
+    build_resnet,
+    inputs=("image",),
+    description="CIFAR ResNet-18: 3x3 stem, no max-pool, basic blocks (2, 2, 2, 2), "
+    "widths 64..512 (width, blocks, activation options)",
 )
 register_model(
     "harmonic-mlp",
@@ -62,12 +70,14 @@ __all__ = [
     "HarmonicMLP",
     "LandauNet",
     "ModelSpec",
+    "ResNet",
     "SmallCNN",
     "build_cnn",
     "build_gpt",
     "build_harmonic_mlp",
     "build_landau_net",
     "build_mlp",
+    "build_resnet",
     "check_model_accepts",
     "get_model",
     "get_model_spec",

@@ -1,4 +1,4 @@
-"""A small convolutional baseline for 28x28 and 8x8 images."""
+"""A small convolutional baseline for 28x28 (MNIST), 32x32x3 (CIFAR) and 8x8 images."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from overtone.data import DatasetInfo
 class SmallCNN(nn.Module):
     """``[Conv3x3 -> BatchNorm? -> act -> MaxPool2] * len(channels) -> Linear -> act -> Linear``.
 
-    Each stage halves the spatial size: two stages map 28x28 to 7x7 and 8x8 to 2x2.
+    Each stage halves the spatial size: two stages map 28x28 to 7x7, 32x32 to 8x8 and 8x8 to
+    2x2; any number of input channels (1 for MNIST, 3 for CIFAR). ``activation`` is any
+    registered activation name (``relu``, ``gelu``, ``hermite``, ...).
     ``activation_args`` as for :class:`overtone.models.MLP` (per channel: along dim 1).
     """
 
