@@ -279,9 +279,7 @@ def replace_activations(
         fit_report = None
         if fit:
             target = (
-                _module_target(original, function)
-                if isinstance(original, nn.Module)
-                else original
+                _module_target(original, function) if isinstance(original, nn.Module) else original
             )
             try:
                 fit_report = fit_to(new, target, fit_range)

@@ -105,9 +105,7 @@ def _timm_model_class(timm: Any, name: str) -> type[nn.Module]:
     if not timm.is_model(name):
         close = difflib.get_close_matches(name, timm.list_models(), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"unknown timm model {name!r}{hint} (timm.list_models() lists the names)"
-        )
+        raise ValueError(f"unknown timm model {name!r}{hint} (timm.list_models() lists the names)")
     with torch.device("meta"):
         return type(timm.create_model(name, pretrained=False))
 
@@ -211,7 +209,7 @@ def hf_spec(name: str) -> ExternalModelSpec:
         try:
             model = transformers.AutoModelForCausalLM.from_config(config)
         except ValueError as err:
-            raise ValueError(f"hf:{name}: no causal language model for this config ({err})") from err
+            raise ValueError(f"hf:{name}: no causal language model for it ({err})") from err
         wrapped = CausalLM(model)
         swap_activations(wrapped, options, torch.zeros(1, context, dtype=torch.long))
         return wrapped
