@@ -23,7 +23,7 @@ Returns a :class:`ReplacementReport`: what was replaced (with fit errors) and wh
 modules it could not fit, attributes holding an activation function (``self.act = F.gelu``),
 and, given ``example_input``, activations called as plain functions in ``forward``
 (``F.gelu(x)``, ``torch.tanh(x)``, ``x.relu()``), recorded by a ``TorchFunctionMode`` during
-one forward pass (under ``torch.no_grad``) and attributed to the innermost module.
+one forward pass (in eval mode, under ``torch.no_grad``; the modes are restored) and attributed to the innermost module.
 """
 
 from __future__ import annotations
@@ -304,8 +304,11 @@ def replace_activations(
                 function = qualified_name(type(child))
             if function is None:
                 continue
-            known_torch = isinstance(child, tuple(REPLACEABLE))
-            label = repr(child) if known_torch else f"{qualified_name(type(child))} ({function})"
+            label = qualified_name(type(child))
+            if isinstance(child, tuple(REPLACEABLE)):
+                label = repr(child)
+            elif function != label:
+                label = f"{label} ({function})"
             new = make(child, label, function, path)
             if new is not None:
                 setattr(parent, name, new)
@@ -378,6 +381,8 @@ def _report_functional_calls(model: nn.Module, example: Any, report: Replacement
 
         handles += [module.register_forward_pre_hook(push), module.register_forward_hook(pop)]
     recorder = _ActivationCalls(stack)
+    modes = {module: module.training for module in model.modules()}
+    model.eval()  # no batch-norm statistics updated, no dropout drawn from the seeded stream
     try:
         with torch.no_grad(), recorder:
             if isinstance(example, dict):
@@ -393,6 +398,8 @@ def _report_functional_calls(model: nn.Module, example: Any, report: Replacement
     finally:
         for handle in handles:
             handle.remove()
+        for module, training in modes.items():
+            module.training = training
     report.functional_checked = True
     for (path, name), count in recorder.calls.items():
         report.skipped.append(
