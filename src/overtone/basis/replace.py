@@ -23,7 +23,8 @@ Returns a :class:`ReplacementReport`: what was replaced (with fit errors) and wh
 modules it could not fit, attributes holding an activation function (``self.act = F.gelu``),
 and, given ``example_input``, activations called as plain functions in ``forward``
 (``F.gelu(x)``, ``torch.tanh(x)``, ``x.relu()``), recorded by a ``TorchFunctionMode`` during
-one forward pass (in eval mode, under ``torch.no_grad``; the modes are restored) and attributed to the innermost module.
+one forward pass (in eval mode, under ``torch.no_grad``; the modes are restored) and
+attributed to the innermost module.
 """
 
 from __future__ import annotations
