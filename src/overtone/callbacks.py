@@ -50,6 +50,7 @@ class TrainingLoop(Protocol):
     stop_reason: str | None  # set in on_epoch_end to end the run after this epoch
 
 
+
 class Callback:
     """Base class: every hook is a no-op; override the ones you need."""
 

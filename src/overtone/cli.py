@@ -88,7 +88,6 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from overtone.bench.suites import BUDGETS, SUITES
-
     parser = argparse.ArgumentParser(
         prog="overtone",
         description="Physics- and frequency-inspired neural networks, compared honestly.",
