@@ -37,10 +37,10 @@ demo: $(STAMP)
 test: $(STAMP) $(INTEGRATION_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
-	$(INTEGRATION_VENV)/bin/python -m pytest -q -m integration
+	OVERTONE_REQUIRE_INTEGRATION=1 $(INTEGRATION_VENV)/bin/python -m pytest -q -m integration
 
 test-integration: $(INTEGRATION_STAMP)
-	$(INTEGRATION_VENV)/bin/python -m pytest -q -m integration
+	OVERTONE_REQUIRE_INTEGRATION=1 $(INTEGRATION_VENV)/bin/python -m pytest -q -m integration
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

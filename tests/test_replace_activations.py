@@ -109,7 +109,8 @@ def test_identity_match_when_the_library_is_imported(monkeypatch):
 def test_targets_by_class_qualified_name_import_string_and_predicate():
     Custom = _fake("my.lib", "Squash", torch.tanh)
     Other = _fake("my.lib", "Other", torch.sigmoid)
-    for targets in (Custom, "my.lib.Squash", "my.lib:Squash", [Custom], lambda m: m is not None):
+    by_name = lambda m: type(m).__name__ == "Squash"  # noqa: E731
+    for targets in (Custom, "my.lib.Squash", "my.lib:Squash", [Custom], by_name):
         model = nn.Sequential(nn.Linear(3, 3), Custom())
         report = replace_activations(model, "hermite", degree=5, targets=targets)
         assert [r.path for r in report] == ["1"], targets
@@ -121,6 +122,11 @@ def test_targets_by_class_qualified_name_import_string_and_predicate():
     report = replace_activations(model, "hermite", targets=lambda m: type(m).__name__ == "Other")
     assert [r.path for r in report] == ["1"]
     assert not len(replace_activations(nn.Sequential(Custom()), "hermite"))  # not a default
+    # a target that is not an elementwise function cannot be fitted: reported, left in place
+    model = nn.Sequential(nn.Linear(3, 3))
+    report = replace_activations(model, "hermite", targets=nn.Linear)
+    assert not len(report) and isinstance(model[0], nn.Linear)
+    assert report.skipped[0].reason.startswith("could not fit to it")
     with pytest.raises(ValueError, match="targets entries"):
         replace_activations(nn.Sequential(Custom()), "hermite", targets=[3])
 
