@@ -425,7 +425,7 @@ def test_replace_activations_in_a_conv_net_and_report_of_nothing():
     report = replace_activations(model, "fourier", degree=6)
     assert len(report) == 2 and all(r.fit.value_rms < 0.02 for r in report)  # ReLU's kink
     assert all(p.dtype == F64 for p in model.parameters())
-    assert str(replace_activations(model, "hermite")) == "no activations replaced"
+    assert str(replace_activations(model, "hermite")).startswith("no activations replaced\n")
 
 
 def test_replace_activations_rejects_non_basis_activations():

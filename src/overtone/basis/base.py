@@ -119,6 +119,18 @@ def native_pieces(x: torch.Tensor, like: torch.Tensor):
     return rows, channels, inner, parts
 
 
+def dense_like(t: torch.Tensor) -> torch.Tensor:
+    """An uninitialized row-major (contiguous) tensor shaped like ``t``.
+
+    The layout every native op returns, and so the one its fake (meta) kernel must report:
+    the C kernels walk ``x.contiguous()`` as flat memory and write a fresh contiguous output.
+    (``torch.empty_like`` would keep a permuted or channels-last input's strides, and
+    ``torch.compile`` then rejects the op: "incorrect fake kernel".) Contiguous rather than
+    the input's layout: per-channel coefficients are indexed by the row-major position, so a
+    strided output would need a second kernel family or a copy back."""
+    return t.new_empty(t.shape)
+
+
 def kernel_layout(params: Sequence[torch.Tensor], x: torch.Tensor, channel_dim: int):
     """Per-channel ``(C, K)`` / ``(C,)`` parameters as ``(K, C, 1, ..)`` / ``(C, 1, ..)``.
 

@@ -29,6 +29,7 @@ import torch
 
 from overtone import _native
 from overtone.basis.base import (
+    dense_like,
     inverse_factorials,
     native_pieces,
     native_usable,
@@ -47,9 +48,20 @@ def _lib() -> ctypes.CDLL | None:
     return _native.library("fourier", _SIGNATURES)
 
 
+@torch.compiler.assume_constant_result
+def _available() -> bool:
+    """Whether the C library loads (built on first use): a constant under ``torch.compile``, so
+    a first call inside a compiled graph does not trace the build (file system calls)."""
+    return _lib() is not None
+
+
+def _loaded() -> ctypes.CDLL | None:
+    return _lib() if _available() else None
+
+
 def usable(x: torch.Tensor, bias: torch.Tensor) -> bool:
     """Whether the native kernels handle this call (see the module docstring)."""
-    return native_usable(x, bias, _lib)
+    return native_usable(x, bias, _loaded)
 
 
 @functools.cache
@@ -102,7 +114,7 @@ def native_forward(
 
 @native_forward.register_fake
 def _(x, bias, amplitudes, frequencies, phases):
-    return torch.empty_like(x)
+    return dense_like(x)
 
 
 @torch.library.custom_op("overtone::fourier_backward", mutates_args=())
@@ -118,7 +130,7 @@ def native_backward(
     rows, channels, inner, parts = native_pieces(x, bias)
     lib = _lib()
     x, grad = x.contiguous(), grad.to(torch.float32).contiguous()
-    grad_x = torch.empty_like(x)
+    grad_x = dense_like(x)
     _, table, a = _kernel_parameters(bias, amplitudes, frequencies, phases)
     k = table.shape[1]
     acc = torch.zeros(len(parts), 1 + 3 * k, channels, dtype=torch.float64)
@@ -148,4 +160,4 @@ def native_backward(
 @native_backward.register_fake
 def _(grad, x, bias, amplitudes, frequencies, phases):
     like = (x, bias, amplitudes, frequencies, phases)
-    return tuple(torch.empty_like(t) for t in like)
+    return tuple(dense_like(t) for t in like)

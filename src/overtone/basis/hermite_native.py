@@ -25,7 +25,7 @@ import math
 import torch
 
 from overtone import _native
-from overtone.basis.base import native_pieces, native_usable
+from overtone.basis.base import dense_like, native_pieces, native_usable
 
 _P, _I = _native.POINTER, _native.INT64
 _SIGNATURES = {
@@ -40,9 +40,20 @@ def _lib() -> ctypes.CDLL | None:
     return _native.library("hermite", _SIGNATURES)
 
 
+@torch.compiler.assume_constant_result
+def _available() -> bool:
+    """Whether the C library loads (built on first use): a constant under ``torch.compile``, so
+    a first call inside a compiled graph does not trace the build (file system calls)."""
+    return _lib() is not None
+
+
+def _loaded() -> ctypes.CDLL | None:
+    return _lib() if _available() else None
+
+
 def usable(x: torch.Tensor, coef: torch.Tensor) -> bool:
     """Whether the native kernels handle this call (see the module docstring)."""
-    return native_usable(x, coef[0], _lib)
+    return native_usable(x, coef[0], _loaded)
 
 
 @functools.cache
@@ -87,7 +98,7 @@ def native_forward(x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
 
 @native_forward.register_fake
 def _(x, coef):
-    return torch.empty_like(x)
+    return dense_like(x)
 
 
 @torch.library.custom_op("overtone::hermite_backward", mutates_args=())
@@ -98,7 +109,7 @@ def native_backward(
     rows, channels, inner, parts = native_pieces(x, coef[0])
     lib = _lib()
     x, grad = x.contiguous(), grad.to(torch.float32).contiguous()
-    grad_x = torch.empty_like(x)
+    grad_x = dense_like(x)
     table = _kernel_table(coef)
     count = coef.shape[0]
     acc = torch.zeros(len(parts), count, channels, dtype=torch.float64)
@@ -121,4 +132,4 @@ def native_backward(
 
 @native_backward.register_fake
 def _(grad, x, coef):
-    return torch.empty_like(x), torch.empty_like(coef)
+    return dense_like(x), dense_like(coef)

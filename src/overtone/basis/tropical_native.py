@@ -17,7 +17,7 @@ import ctypes
 import torch
 
 from overtone import _native
-from overtone.basis.base import native_pieces, native_usable
+from overtone.basis.base import dense_like, native_pieces, native_usable
 
 _P, _I = _native.POINTER, _native.INT64
 _SIGNATURES = {
@@ -32,9 +32,20 @@ def _lib() -> ctypes.CDLL | None:
     return _native.library("tropical", _SIGNATURES)
 
 
+@torch.compiler.assume_constant_result
+def _available() -> bool:
+    """Whether the C library loads (built on first use): a constant under ``torch.compile``, so
+    a first call inside a compiled graph does not trace the build (file system calls)."""
+    return _lib() is not None
+
+
+def _loaded() -> ctypes.CDLL | None:
+    return _lib() if _available() else None
+
+
 def usable(x: torch.Tensor, scale: torch.Tensor) -> bool:
     """Whether the native kernels handle this call (``scale`` is ``b``-shaped)."""
-    return native_usable(x, scale, _lib)
+    return native_usable(x, scale, _loaded)
 
 
 def _table(numerator, denominator, scale, points=()) -> torch.Tensor:
@@ -76,7 +87,7 @@ def native_forward(
 
 @native_forward.register_fake
 def _(x, numerator, denominator, scale):
-    return torch.empty_like(x)
+    return dense_like(x)
 
 
 @torch.library.custom_op("overtone::tropical_backward", mutates_args=())
@@ -93,7 +104,7 @@ def native_backward(
     rows, channels, inner, parts = native_pieces(x, scale)
     lib = _lib()
     x, grad = x.contiguous(), grad.to(torch.float32).contiguous()
-    grad_x = torch.empty_like(x)
+    grad_x = dense_like(x)
     terms = [p for p in (numerator, denominator) if p is not None]
     table = _table(numerator, denominator, scale, [switch_points(p) for p in terms])
     count, rational = numerator.shape[0], int(denominator is not None)
@@ -124,5 +135,5 @@ def native_backward(
 
 @native_backward.register_fake
 def _(grad, x, numerator, denominator, scale):
-    grad_den = torch.empty_like(denominator) if denominator is not None else numerator.new_empty(0)
-    return torch.empty_like(x), torch.empty_like(numerator), grad_den, torch.empty_like(scale)
+    grad_den = dense_like(denominator) if denominator is not None else numerator.new_empty(0)
+    return dense_like(x), dense_like(numerator), grad_den, dense_like(scale)

@@ -116,3 +116,20 @@ def get_model(name: str, info: DatasetInfo, **options: Any) -> nn.Module:
             f"model {name!r}: its builder returned {describe(model)}, expected an nn.Module"
         )
     return model
+
+
+def _timm_spec(name: str) -> ModelSpec:
+    from overtone.models.external import timm_spec  # imports timm: only when asked for
+
+    return timm_spec(name)
+
+
+def _hf_spec(name: str) -> ModelSpec:
+    from overtone.models.external import hf_spec  # imports transformers: only when asked for
+
+    return hf_spec(name)
+
+
+# models from other libraries (overtone/models/external.py): `timm:convnext_atto`, `hf:GPT2Config`
+MODELS.register_prefix("timm", _timm_spec)
+MODELS.register_prefix("hf", _hf_spec)
