@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 
 from overtone import __version__
 from overtone._io import read_jsonl
-from overtone.cli import NAMED_TABLE_FLAGS, TABLE_FLAGS, build_parser, main
+from overtone.cli import build_parser, main
+from overtone.cli_flags import NAMED_TABLE_FLAGS, TABLE_FLAGS
 from overtone.config import TrainConfig, load_config
 
 SMALL = ["--model-arg", "widths=[16]", "--data-arg", "n_samples=200", "--quiet"]
@@ -106,7 +107,7 @@ def test_callback_flags_switch_callbacks_on_and_merge_with_the_file(tmp_path):
         ["train", "--config", str(tmp_path / "run.toml"), "--callback-arg",
          "frequency-aware.freq_scale_factor=0.25", "--out", str(tmp_path / "run"), "--quiet"]
     )  # fmt: skip
-    from overtone.cli import config_from_args
+    from overtone.cli_flags import config_from_args
 
     assert config_from_args(args).callbacks == {"frequency-aware": {"freq_scale_factor": 0.25}}
     args = build_parser().parse_args(

@@ -10,95 +10,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 from overtone import __version__
-from overtone.config import (
-    RESUME_OVERRIDES,
-    SCHEMA,
-    TABLE_KEYS,
-    ConfigError,
-    TrainConfig,
-    load_config,
-    parse_value,
+from overtone._threads import torch_threads
+from overtone.cli_flags import (
+    NAMED_TABLE_FLAGS,
+    add_plugin_flag,
+    add_train_flags,
+    config_from_args,
 )
+from overtone.config import RESUME_OVERRIDES, SCHEMA, ConfigError
 from overtone.data import DataError
 from overtone.plugins import load_entry_points, load_plugins, with_plugins
-
-# ``model_args`` -> ``--model-arg`` ...: the tables of components' options, from the schema
-TABLE_FLAGS = {key: SCHEMA[key].flag for key in TABLE_KEYS}
-# tables of tables: ``--callback NAME`` / ``--callback-arg NAME.KEY=VALUE`` (their dests: the
-# singular + ``_names`` / ``_args``), the same for loggers
-NAMED_TABLE_FLAGS = {"callbacks": "--callback", "loggers": "--logger"}
-
-
-def _add_plugin_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--plugin", dest="plugins", action="append", default=[],
-                        metavar="MODULE", help="import this module first (its register_* "
-                        f"lines); repeatable; {what}")  # fmt: skip
-
-
-def _key_value(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), parse_value(value.strip())
-
-
-def _add_train_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per schema key (``--batch-size``), ``--model-arg KEY=VALUE`` for tables,
-    ``--callback NAME`` / ``--callback-arg NAME.KEY=VALUE`` for callbacks (loggers alike)."""
-    for name, key in SCHEMA.items():
-        if name in NAMED_TABLE_FLAGS:
-            what = NAMED_TABLE_FLAGS[name][2:]
-            parser.add_argument(
-                NAMED_TABLE_FLAGS[name],
-                dest=f"{what}_names",
-                action="append",
-                metavar="NAME",
-                help=f"switch on a {what} with its default options (overtone list {name}; "
-                "repeatable)",
-                default=argparse.SUPPRESS,
-            )
-            parser.add_argument(
-                key.flag,
-                dest=f"{what}_args",
-                action="append",
-                type=_key_value,
-                metavar="NAME.KEY=VALUE",
-                help=f"set a {what} option (switches the {what} on)",
-                default=argparse.SUPPRESS,
-            )
-        elif key.table or key.kind == "list":  # --model-arg KEY=VALUE, --plugin MODULE
-            parser.add_argument(
-                key.flag,
-                dest=name,
-                action="append",
-                type=_key_value if key.table else str,
-                metavar="KEY=VALUE" if key.table else "MODULE",
-                help=key.help,
-                default=argparse.SUPPRESS,
-            )
-        elif key.kind == "bool":
-            parser.add_argument(
-                key.flag,
-                dest=name,
-                action=argparse.BooleanOptionalAction,
-                help=key.help,
-                default=argparse.SUPPRESS,
-            )
-        else:
-            shown = f" (default: {key.default!r})" if key.default not in ("", None) else ""
-            parser.add_argument(
-                key.flag,
-                dest=name,
-                type={"int": int, "float": float, "str": str}[key.kind],
-                help=key.help + shown,
-                default=argparse.SUPPRESS,
-                metavar=name.upper(),
-            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch threads of this run (each process under torchrun; default: torch's); "
         "also with --resume",
     )
-    _add_train_flags(train)
+    add_train_flags(train)
 
     bench = sub.add_parser(
         "bench",
@@ -151,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=int, help="override every group's seeds with 0..N-1")
     bench.add_argument("--no-report", action="store_true", help="skip report.html")
     bench.add_argument("--quiet", action="store_true", help="print only the final tables")
-    _add_plugin_flag(bench, "recorded in every run's config")
+    add_plugin_flag(bench, "recorded in every run's config")
 
     sweep = sub.add_parser(
         "sweep",
@@ -184,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "marked failed (default: 30)",
     )
     sweep.add_argument("--quiet", action="store_true", help="print only the summary")
-    _add_plugin_flag(sweep, "recorded in every trial's config")
+    add_plugin_flag(sweep, "recorded in every trial's config")
 
     report = sub.add_parser(
         "report",
@@ -193,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("dir", metavar="RUN_OR_BENCH_DIR")
     report.add_argument("--out", help="HTML file to write (default: DIR/report.html)")
-    _add_plugin_flag(report, "besides the plugins the runs recorded")
+    add_plugin_flag(report, "besides the plugins the runs recorded")
 
     demo = sub.add_parser("demo", help="every model family vs the baselines on built-in data")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
@@ -219,47 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
             "loggers",
         ],
     )
-    _add_plugin_flag(listing, "its components are listed too")
+    add_plugin_flag(listing, "its components are listed too")
     return parser
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Defaults < ``--config`` file < flags; ``*_args`` tables merge key by key."""
-    values: dict[str, Any] = load_config(args.config) if args.config else {}
-    source = args.config or "command line"
-    given = {name: getattr(args, name) for name in SCHEMA if hasattr(args, name)}
-    for key, value in given.items():
-        if key == "plugins":  # the file's modules, then the flags'
-            values = with_plugins(values, value)
-        elif key in TABLE_FLAGS:
-            table = dict(values.get(key) or {})
-            table.update(value)
-            values[key] = table
-        else:
-            values[key] = value
-    for key in NAMED_TABLE_FLAGS:
-        entries = _named_table_from_args(args, key)
-        if entries:
-            merged = {k: dict(v) for k, v in (values.get(key) or {}).items()}
-            for name, options in entries.items():
-                merged.setdefault(name, {}).update(options)
-            values[key] = merged
-    return TrainConfig.from_dict(values, source)
-
-
-def _named_table_from_args(args: argparse.Namespace, key: str) -> dict[str, dict[str, Any]]:
-    """``--callback NAME`` and ``--callback-arg NAME.KEY=VALUE`` as a ``callbacks`` table
-    (``key``: callbacks or loggers)."""
-    what = NAMED_TABLE_FLAGS[key][2:]
-    table: dict[str, dict[str, Any]] = {}
-    for name in getattr(args, f"{what}_names", []):
-        table.setdefault(name, {})
-    for option_key, value in getattr(args, f"{what}_args", []):
-        name, _, option = option_key.rpartition(".")
-        if not name or not option:
-            raise ConfigError(f"{SCHEMA[key].flag} expects NAME.KEY=VALUE, got {option_key!r}")
-        table.setdefault(name, {})[option] = value
-    return table
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -267,29 +151,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from overtone.engine import distributed
 
     try:
-        with _torch_threads(args.threads):
+        with torch_threads(args.threads):
             return _train_run(args)
     finally:
         distributed.leave()
-
-
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """``torch.set_num_threads(threads)`` for the block (None: unchanged); restored after, for
-    callers of :func:`main` in a longer-lived process."""
-    if threads is None:
-        yield
-        return
-    if threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _train_run(args: argparse.Namespace) -> int:

@@ -205,15 +205,11 @@ def default_workers(runs: int) -> int:
 
 def run_here(todo: list[Run], threads: int, record: Callable[[Run, dict], None]) -> None:
     """Run ``todo`` one after another in this process with ``threads`` torch threads."""
-    import torch
+    from overtone._threads import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         for run in todo:
             record(run, execute(run.values))
-    finally:
-        torch.set_num_threads(before)
 
 
 def run_pool(
