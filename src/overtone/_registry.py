@@ -172,6 +172,7 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
         self._prefixes: dict[str, Callable[[str], T]] = {}
+        self._prefix_descriptions: dict[str, str] = {}
         self._unlisted: set[str] = set()
         self._resolved: dict[str, T] = {}
         self._adapt: Callable[[Any, str], Any] = adapt or _identity
@@ -195,7 +196,12 @@ class Registry(Generic[T]):
         self._aliases[old] = name
 
     def register_prefix(
-        self, prefix: str, factory: Callable[[str], T], *, listed: bool = True
+        self,
+        prefix: str,
+        factory: Callable[[str], T],
+        *,
+        listed: bool = True,
+        description: str = "",
     ) -> None:
         """Let ``prefix:rest`` stand for ``factory(rest)`` (e.g. ``timm:convnext_atto``);
         ``listed=False`` leaves it out of :meth:`prefixes` (names the library writes itself,
@@ -205,8 +211,12 @@ class Registry(Generic[T]):
         if prefix in self._prefixes:
             raise ValueError(f"{self.kind} prefix {prefix!r} is already registered")
         self._prefixes[prefix] = factory
+        self._prefix_descriptions[prefix] = description
         if not listed:
             self._unlisted.add(prefix)
+
+    def prefix_description(self, prefix: str) -> str:
+        return self._prefix_descriptions.get(prefix, "")
 
     def prefixes(self) -> list[str]:
         return sorted(set(self._prefixes) - self._unlisted)

@@ -160,7 +160,7 @@ def catalogue() -> dict[str, list[tuple[str, str, str]]]:
     models = [
         (n, f"{s.description} ({'/'.join(s.inputs)})", opts(s.options()))
         for n, s in ((n, MODELS.get(n)) for n in MODELS.names())
-    ]
+    ] + [(f"{p}:...", MODELS.prefix_description(p), "") for p in MODELS.prefixes()]
     return {
         "models": models,
         "datasets": [

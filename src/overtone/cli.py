@@ -328,6 +328,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from overtone.build import catalogue
@@ -341,7 +342,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for column in ("name", "about", "options"):
             table.add_column(column, overflow="fold")
         for entry in entries:
-            table.add_row(*entry)
+            table.add_row(*(escape(cell) for cell in entry))  # `overtone[timm]` is not markup
         console.print(table)
     return 0
 

@@ -132,6 +132,11 @@ class TrainConfig:
         resumable=True, location=True,
     )  # fmt: skip
     download: bool = _key(False, "fetch missing published dataset files")
+    data_workers: int = _key(
+        0, "DataLoader worker processes for data sets read per sample (image-folder with "
+        "stream=true, plugins returning a SampleSplit); 0 reads in the training process",
+        check=lambda v: v >= 0, allowed="an integer >= 0", resumable=True, location=True,
+    )  # fmt: skip
     out: str = _key("", "run directory (default: runs/<timestamp>-<model>-<data>)", location=True)
     model_args: dict = _key(
         {}, "model options, KEY=VALUE (overtone list models)",

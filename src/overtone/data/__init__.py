@@ -41,6 +41,7 @@ from overtone.data.containers import (
     DataError,
     DatasetInfo,
     DatasetSplits,
+    SampleSplit,
     Split,
 )
 from overtone.data.download import (
@@ -113,6 +114,7 @@ __all__ = [
     "FileSource",
     "PublishedFile",
     "RandomCropFlip",
+    "SampleSplit",
     "Split",
     "check_labels",
     "check_md5",

@@ -1,5 +1,5 @@
 """What every dataset loader returns: train / validation / test :class:`Split` s of tensors
-plus a :class:`DatasetInfo` (task kind, input shape, number of classes, normalization
+(or :class:`SampleSplit` s read one example at a time) plus a :class:`DatasetInfo` (task kind, input shape, number of classes, normalization
 statistics), and :class:`DataError` for data that cannot be built.
 
 Light on purpose (torch only): models import :class:`DatasetInfo` and :data:`INPUT_KINDS`
@@ -56,6 +56,39 @@ class Split:
         return int(self.x.shape[0])
 
 
+class SampleSplit:
+    """A split read one example at a time: images decoded per sample, or a set too large for
+    memory. ``samples`` is a map-style data set (``len(samples)``, ``samples[i] -> (x, y)``
+    tensors of one example); ``targets``, when given, holds every example's label (for
+    stratified splits and class counts without decoding).
+
+    The engine batches it with a ``torch.utils.data.DataLoader`` (config key ``data_workers``
+    worker processes, pinned memory on CUDA) in the same sample order as an in-memory
+    :class:`Split`. ``samples[i]`` should depend on ``i`` alone: training-time randomness
+    belongs in :data:`BatchAugment` (drawn from the run's seed per batch), so a resumed run
+    reads exactly the data an uninterrupted one would. Workers are seeded from (seed, epoch,
+    rank, worker) all the same, so per-sample random transforms are reproducible too.
+    """
+
+    def __init__(self, samples: Any, targets: torch.Tensor | None = None) -> None:
+        if not (hasattr(samples, "__len__") and hasattr(samples, "__getitem__")):
+            raise DataError(
+                f"SampleSplit needs a map-style data set (len() and [i]), got "
+                f"{type(samples).__name__}"
+            )
+        if targets is not None and len(targets) != len(samples):
+            raise DataError(
+                f"samples and targets disagree in length: {len(samples)} vs {len(targets)}"
+            )
+        self.samples, self.targets = samples, targets
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.samples[index]
+
+
 BatchAugment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 """A training-time augmentation of one batch: ``augment(x, generator) -> x'`` (same shape,
 dtype and device as ``x``). The engine calls it on training batches only, after moving them to
@@ -65,9 +98,9 @@ from that generator, so a resumed run sees the same augmented batches."""
 
 @dataclass
 class DatasetSplits:
-    train: Split
-    val: Split
-    test: Split
+    train: Split | SampleSplit
+    val: Split | SampleSplit
+    test: Split | SampleSplit
     info: DatasetInfo
     augment: BatchAugment | None = None
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from overtone._registry import Registry, check_options, describe, keyword_options
-from overtone.data.containers import INPUT_KINDS, TASKS, DataError, DatasetSplits
+from overtone.data.containers import INPUT_KINDS, TASKS, DataError, DatasetSplits, Split
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,13 @@ def fingerprint(data: DatasetSplits) -> str:
         ).encode()
     )
     for split in (data.train, data.val, data.test):
-        for tensor in (split.x, split.y):
-            if not isinstance(tensor, torch.Tensor):  # not held in memory: its length only
-                digest.update(repr(len(split)).encode())
-                continue
+        if not isinstance(split, Split):  # read per sample: its length and labels only
+            targets = getattr(split, "targets", None)
+            tensors = () if targets is None else (targets,)
+            digest.update(f"samples{len(split)}".encode())
+        else:
+            tensors = (split.x, split.y)
+        for tensor in tensors:
             flat = tensor.detach().cpu().contiguous().reshape(-1)
             digest.update(f"{flat.dtype}{tuple(tensor.shape)}".encode())
             digest.update(flat.view(torch.uint8).numpy().data)

@@ -131,5 +131,11 @@ def _hf_spec(name: str) -> ModelSpec:
 
 
 # models from other libraries (overtone/models/external.py): `timm:convnext_atto`, `hf:GPT2Config`
-MODELS.register_prefix("timm", _timm_spec)
-MODELS.register_prefix("hf", _hf_spec)
+MODELS.register_prefix(
+    "timm", _timm_spec, description="timm:NAME: any timm.create_model name, random weights "
+    "(pip install 'overtone[timm]')",
+)  # fmt: skip
+MODELS.register_prefix(
+    "hf", _hf_spec, description="hf:CONFIG_CLASS: a transformers causal LM from its config "
+    "(model_args: config fields), random weights (pip install 'overtone[hf]')",
+)  # fmt: skip
