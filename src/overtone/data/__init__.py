@@ -21,6 +21,7 @@ The modules, one role each:
 - ``published``: MNIST, Fashion-MNIST, KMNIST and the MNIST test set as a benchmark;
 - ``text``: character-level text (tiny Shakespeare);
 - ``cifar``: CIFAR-10 / CIFAR-100 from the official binary archives;
+- ``image_folder``: your own images, one sub-folder per class (Pillow; in memory or streamed);
 - ``augment``: batch augmentations (random crop with padding, horizontal flip).
 
 The table below registers every built-in dataset; add one with :func:`register_dataset`.
@@ -60,6 +61,7 @@ from overtone.data.files import (
     read_npz_array,
     write_idx,
 )
+from overtone.data.image_folder import ImageFiles, load_image_folder
 from overtone.data.published import (
     FASHION_MNIST_SOURCE,
     KMNIST_SOURCE,
@@ -112,6 +114,7 @@ __all__ = [
     "DatasetSpec",
     "DatasetSplits",
     "FileSource",
+    "ImageFiles",
     "PublishedFile",
     "RandomCropFlip",
     "SampleSplit",
@@ -135,6 +138,7 @@ __all__ = [
     "load_digits",
     "load_fashion_mnist",
     "load_image_files",
+    "load_image_folder",
     "load_kmnist",
     "load_mnist",
     "load_mnist_t10k",
@@ -234,4 +238,12 @@ register_dataset(
     input_kind="image",
     description="CIFAR-100, official binary archive: label=fine (100) or coarse (20), "
     "crop + flip augmentation",
+)
+register_dataset(
+    "image-folder",
+    load_image_folder,
+    task="classification",
+    input_kind="image",
+    description="your images: path=DIR with one sub-folder per class (PNG/JPEG, or train/ "
+    "and test/ of them); size=N resizes + centre-crops; stream=true decodes per sample",
 )

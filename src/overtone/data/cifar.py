@@ -137,25 +137,44 @@ def _member_bytes(archive, member, name: str, path: Path, layout: CifarLayout) -
     return blob
 
 
-def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std of uint8 images (N, C, H, W) scaled to [0, 1], computed exactly
-    in float64 from each channel's histogram of the 256 byte values."""
+def channel_counts(images: np.ndarray) -> np.ndarray:
+    """How often each byte value occurs per channel of uint8 images (N, C, H, W): (C, 256)
+    int64 counts (summed over images, they give the statistics of a whole set)."""
+    return np.stack(
+        [np.bincount(images[:, c].ravel(), minlength=256) for c in range(images.shape[1])]
+    ).astype(np.int64)
+
+
+def stats_from_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of pixels scaled to [0, 1], exactly in float64 from (C, 256)
+    byte-value counts."""
     values = np.arange(256, dtype=np.float64) / 255.0
     mean, std = [], []
-    for c in range(images.shape[1]):
-        counts = np.bincount(images[:, c].ravel(), minlength=256).astype(np.float64)
-        p = counts / counts.sum()
+    for row in counts.astype(np.float64):
+        p = row / row.sum()
         m = float(p @ values)
         mean.append(m)
         std.append(float(np.sqrt(p @ (values - m) ** 2)))
     return np.array(mean), np.array(std)
 
 
+def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of uint8 images (N, C, H, W) scaled to [0, 1], computed exactly
+    in float64 from each channel's histogram of the 256 byte values."""
+    return stats_from_counts(channel_counts(images))
+
+
+def channel_table(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(C, 256) float32 lookup table ``(v / 255 - mean_c) / std_c`` of every byte value ``v``
+    (computed in float64, rounded once; a zero std counts as 1)."""
+    std = np.where(std > 1e-12, std, 1.0)
+    return ((np.arange(256)[None, :] / 255.0 - mean[:, None]) / std[:, None]).astype(np.float32)
+
+
 def normalize_channels(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
     """``(images / 255 - mean_c) / std_c`` as float32, by one lookup per byte (values computed
     in float64, then rounded once)."""
-    std = np.where(std > 1e-12, std, 1.0)
-    table = ((np.arange(256)[None, :] / 255.0 - mean[:, None]) / std[:, None]).astype(np.float32)
+    table = channel_table(mean, std)
     out = np.empty(images.shape, dtype=np.float32)
     for c in range(images.shape[1]):
         out[:, c] = table[c][images[:, c]]
