@@ -1,5 +1,5 @@
 """Helpers shared by the ``tests/test_data*.py`` files: fake published image files, MD5s,
-split comparisons, and where the real data files live."""
+split comparisons, in-memory data as per-sample splits, and where the real data files live."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from overtone.data import DatasetSplits, FileSource, write_idx
+from overtone.data import DataError, DatasetSplits, FileSource, SampleSplit, Split, write_idx
 
 REAL_DATA = Path(
     os.environ.get("OVERTONE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -60,3 +60,33 @@ def source_for(base: FileSource, folder: Path, **changes) -> FileSource:
         if (folder / item.name).exists()
     }
     return dataclasses.replace(base, files=files, **changes)
+
+
+class TensorSamples:
+    """A map-style data set over tensors; ``noise`` adds a per-sample random draw (a random
+    per-sample transform, seeded only through the worker's seed)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, noise: float = 0.0, bad: int = -1):
+        self.x, self.y, self.noise, self.bad = x, y, noise, bad
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if i == self.bad:
+            raise DataError(f"example {i}: cannot be decoded")
+        x = self.x[i]
+        if self.noise:
+            x = x + self.noise * torch.randn(x.shape)
+        return x, self.y[i]
+
+
+def as_samples(data: DatasetSplits, **kwargs) -> DatasetSplits:
+    """``data`` as :class:`SampleSplit` s read one example at a time (the streaming path)."""
+
+    def stream(split: Split) -> SampleSplit:
+        return SampleSplit(TensorSamples(split.x, split.y, **kwargs), targets=split.y)
+
+    return DatasetSplits(
+        stream(data.train), stream(data.val), stream(data.test), data.info, data.augment
+    )

@@ -1,6 +1,7 @@
 """What every dataset loader returns: train / validation / test :class:`Split` s of tensors
-(or :class:`SampleSplit` s read one example at a time) plus a :class:`DatasetInfo` (task kind, input shape, number of classes, normalization
-statistics), and :class:`DataError` for data that cannot be built.
+(or :class:`SampleSplit` s read one example at a time) plus a :class:`DatasetInfo` (task kind,
+input shape, number of classes, normalization statistics), and :class:`DataError` for data
+that cannot be built.
 
 Light on purpose (torch only): models import :class:`DatasetInfo` and :data:`INPUT_KINDS`
 from here without loading any dataset machinery.
@@ -67,7 +68,8 @@ class SampleSplit:
     :class:`Split`. ``samples[i]`` should depend on ``i`` alone: training-time randomness
     belongs in :data:`BatchAugment` (drawn from the run's seed per batch), so a resumed run
     reads exactly the data an uninterrupted one would. Workers are seeded from (seed, epoch,
-    rank, worker) all the same, so per-sample random transforms are reproducible too.
+    rank, worker) all the same, so per-sample random transforms are reproducible too, for
+    the same ``data_workers``.
     """
 
     def __init__(self, samples: Any, targets: torch.Tensor | None = None) -> None:

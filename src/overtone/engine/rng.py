@@ -17,7 +17,7 @@ def seed_everything(seed: int) -> None:
 
 
 # streams derived from a run's seed, apart from the one that initializes the model
-RANK_STREAM, NOISE_STREAM, AUGMENT_STREAM = 1, 2, 3
+RANK_STREAM, NOISE_STREAM, AUGMENT_STREAM, LOADER_STREAM = 1, 2, 3, 4
 
 
 def derived_seed(seed: int, stream: int, *keys: int) -> int:

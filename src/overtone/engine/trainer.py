@@ -34,8 +34,8 @@ from overtone._io import append_jsonl, atomic_write_text
 from overtone.callbacks import Callback
 from overtone.collectives import all_reduce_sum, barrier, broadcast_buffers_
 from overtone.config import ConfigError, TrainConfig
-from overtone.data import DatasetInfo, DatasetSplits, Split
-from overtone.engine import distributed
+from overtone.data import DatasetInfo, DatasetSplits, SampleSplit, Split
+from overtone.engine import distributed, loading
 from overtone.engine.checkpoint import latest_checkpoint, save_checkpoint
 from overtone.engine.progress import ProgressReporter
 from overtone.engine.rng import (
@@ -225,11 +225,12 @@ class Trainer(RunState):
         reporter.start_epoch(self.epoch, len(batches))
         world = self.topology.world_size
         loss_sum, correct, count, examples = 0.0, 0, 0, 0
-        for step, global_index in enumerate(batches, start=1):
+        loaded = loading.train_batches(
+            self.data.train, batches, topology=self.topology, device=self.device,
+            workers=self.config.data_workers, seed=self.config.seed, epoch=self.epoch,
+        )  # fmt: skip
+        for step, (x, y, global_size) in enumerate(loaded, start=1):
             self.step = step
-            index = distributed.shard(global_index, self.topology)
-            x = self.data.train.x[index].to(self.device, non_blocking=True)
-            y = self.data.train.y[index].to(self.device, non_blocking=True)
             x = self._augment(x)
             self.batch = (x, y)
             with self._autocast():
@@ -246,7 +247,7 @@ class Trainer(RunState):
             self.optimizer.zero_grad(set_to_none=True)
             # DDP averages gradients over ranks; weighting by this rank's share of the global
             # batch makes that average the global batch's mean gradient
-            share = len(index) * world / len(global_index)
+            share = len(y) * world / global_size
             (self.loss * share if world > 1 else self.loss).backward()
             self._call("after_backward")
             if self.config.grad_clip > 0:
@@ -271,16 +272,16 @@ class Trainer(RunState):
         return {"train_loss": loss_sum / examples, "train_acc": correct / count}
 
     @torch.no_grad()
-    def evaluate(self, split: Split) -> dict[str, float]:
+    def evaluate(self, split: Split | SampleSplit) -> dict[str, float]:
         """Mean loss and accuracy (per example, or per token for language modelling); under
         torchrun each rank evaluates its share and the sums are all-reduced."""
         self.model.eval()
-        inputs = distributed.shard(split.x, self.topology)
-        targets = distributed.shard(split.y, self.topology)
         loss_sum, correct, count, examples = 0.0, 0, 0, 0
-        for start in range(0, len(targets), self.config.eval_batch_size):
-            x = inputs[start : start + self.config.eval_batch_size].to(self.device)
-            y = targets[start : start + self.config.eval_batch_size].to(self.device)
+        loaded = loading.eval_batches(
+            split, self.config.eval_batch_size, topology=self.topology, device=self.device,
+            workers=self.config.data_workers, seed=self.config.seed,
+        )  # fmt: skip
+        for x, y in loaded:
             with self._autocast():
                 logits = self.model(x)
             loss_sum += float(self.criterion(logits, y)) * len(y)

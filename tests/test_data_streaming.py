@@ -1,0 +1,122 @@
+"""The streaming path: splits read one example at a time through a DataLoader with worker
+processes train exactly like the same data in memory, resume exactly, and report a bad
+example's error on one line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from _data_helpers import TensorSamples
+from _data_helpers import streamed as as_samples
+from overtone._io import read_jsonl
+from overtone.callbacks import Callback
+from overtone.config import TrainConfig
+from overtone.data import DataError, DatasetSplits, SampleSplit, get_dataset
+from overtone.engine import TIME_KEYS, RunInterrupted, resume, train
+from overtone.engine.distributed import Topology
+from overtone.engine.loading import eval_batches, train_batches
+
+
+def _without_times(history):
+    return [{k: v for k, v in m.items() if k not in TIME_KEYS} for m in history]
+
+
+# dropout draws from the global RNG between batches: the loader must not draw from it
+CONFIG = {
+    "model": "mlp", "data": "digits", "epochs": 3, "batch_size": 100, "lr": 1e-2,
+    "model_args": {"widths": [32], "dropout": 0.2}, "device": "cpu", "seed": 5,
+}  # fmt: skip
+
+
+def _config(tmp_path, name: str, **changes) -> TrainConfig:
+    return TrainConfig.from_dict({**CONFIG, "out": str(tmp_path / name), **changes})
+
+
+@pytest.fixture(scope="module")
+def digits() -> DatasetSplits:
+    return get_dataset("digits")
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_streamed_training_equals_in_memory_training(tmp_path, digits, workers):
+    memory = train(_config(tmp_path, "memory"), data=digits, progress=False)
+    streamed = train(
+        _config(tmp_path, "streamed", data_workers=workers), data=as_samples(digits), progress=False
+    )
+    assert _without_times(streamed.history) == _without_times(memory.history)
+    assert streamed.final["test_acc"] == memory.final["test_acc"]
+    for key, value in memory.model.state_dict().items():
+        assert torch.equal(streamed.model.state_dict()[key], value), key
+
+
+class StopAt(Callback):
+    def __init__(self, epoch: int, step: int) -> None:
+        self.at = (epoch, step)
+
+    def after_optimizer_step(self, trainer) -> None:
+        if (trainer.epoch, trainer.step) == self.at:
+            raise KeyboardInterrupt
+
+
+def test_resume_with_two_workers_equals_the_uninterrupted_run(tmp_path, digits):
+    """Per-sample random draws in two workers, interrupted mid-epoch and resumed."""
+    data = as_samples(digits, noise=0.1)
+    config = _config(tmp_path, "full", data_workers=2)
+    full = train(config, data=data, progress=False)
+    with pytest.raises(RunInterrupted):
+        train(config.replace(out=str(tmp_path / "cut")), data=data, progress=False,
+              callbacks=[StopAt(epoch=2, step=4)])  # fmt: skip
+    assert len(read_jsonl(tmp_path / "cut" / "metrics.jsonl")) == 1
+    resumed = resume(tmp_path / "cut", data=data, progress=False)
+    assert _without_times(resumed.history) == _without_times(full.history)
+    assert resumed.final["test_acc"] == full.final["test_acc"]
+    # the noise is real: another seed of the same data reads other examples
+    other = train(config.replace(out=str(tmp_path / "other"), seed=6), data=data, progress=False)
+    assert other.history[0]["train_loss"] != full.history[0]["train_loss"]
+
+
+def test_per_sample_draws_follow_the_seed_and_epoch(digits):
+    split = as_samples(digits, noise=1.0).train
+    batches = list(torch.arange(40).split(8))
+    where, cpu = Topology(0, 1, 0), torch.device("cpu")
+
+    def read(workers: int, epoch: int) -> list[torch.Tensor]:
+        loaded = train_batches(split, batches, topology=where, device=cpu, workers=workers,
+                               seed=1, epoch=epoch)  # fmt: skip
+        return [x for x, _, _ in loaded]
+
+    first, again = read(2, epoch=1), read(2, epoch=1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(read(2, epoch=2)[0], first[0])
+
+
+def test_each_process_reads_its_share_of_every_batch(digits):
+    split = as_samples(digits).train
+    batches = [torch.tensor([5, 1, 9, 3, 7]), torch.tensor([2, 8])]
+    cpu = torch.device("cpu")
+    for rank in (0, 1):
+        where = Topology(rank, 2, rank)
+        loaded = list(train_batches(split, batches, topology=where, device=cpu, workers=0,
+                                    seed=0, epoch=1))  # fmt: skip
+        for (x, y, size), batch in zip(loaded, batches, strict=True):
+            mine = batch[rank::2]
+            assert size == len(batch)
+            assert torch.equal(x, digits.train.x[mine]) and torch.equal(y, digits.train.y[mine])
+        shares = list(eval_batches(split, 4, topology=where, device=cpu, workers=0, seed=0))
+        assert torch.equal(torch.cat([y for _, y in shares]), digits.train.y[rank::2])
+
+
+def test_a_bad_example_in_a_worker_is_one_line_naming_it(tmp_path, digits):
+    data = as_samples(digits)
+    data.train = SampleSplit(TensorSamples(digits.train.x, digits.train.y, bad=17))
+    with pytest.raises(DataError) as caught:
+        train(_config(tmp_path, "bad", data_workers=2, epochs=1), data=data, progress=False)
+    assert str(caught.value) == "example 17: cannot be decoded"
+
+
+def test_a_sample_split_needs_a_map_style_data_set_with_matching_targets():
+    with pytest.raises(DataError, match="map-style data set"):
+        SampleSplit(iter([1, 2]))
+    with pytest.raises(DataError, match="disagree in length: 3 vs 2"):
+        SampleSplit(TensorSamples(torch.zeros(3, 2), torch.zeros(3)), targets=torch.zeros(2))
