@@ -15,12 +15,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from _data_helpers import class_counts
 from overtone._io import read_jsonl
 from overtone.cli import main
 from overtone.data import DataError, ImageFiles, RandomCropFlip, SampleSplit, Split, get_dataset
 from overtone.data.image_folder import decode_image, load_image_folder
+from overtone.engine import TIME_KEYS
 
 CLASSES = ("zebra", "ant", "moth")  # sorted: ant=0, moth=1, zebra=2
 SORTED = sorted(CLASSES)
@@ -391,3 +393,52 @@ def test_cli_trains_a_cnn_on_an_image_folder(tmp_path, capsys):
     assert results["sizes"] == {"train": 24, "val": 6, "test": 6}
     assert 0.0 <= results["final"]["test_acc"] <= 1.0
     assert "test accuracy" in capsys.readouterr().out
+
+
+def _train_argv(images: Path, run: Path, *extra: str) -> list[str]:
+    return [
+        "train", "--data", "image-folder", "--data-arg", f"path={images}",
+        "--data-arg", "size=8", "--data-arg", "val_size=6", "--data-arg", "test_size=6",
+        "--model", "cnn", "--model-arg", "channels=[4]", "--model-arg", "hidden=8",
+        "--epochs", "2", "--batch-size", "8", "--seed", "3", "--device", "cpu",
+        "--out", str(run), "--quiet", *extra,
+    ]  # fmt: skip
+
+
+def test_cli_streamed_with_two_workers_trains_like_in_memory(tmp_path):
+    write_images(tmp_path / "imgs", n=12, size=(9, 11))
+    write_images(tmp_path / "imgs", n=4, size=(12, 10), ext=".jpg", seed=1)
+    memory, streamed = tmp_path / "memory", tmp_path / "streamed"
+    assert main(_train_argv(tmp_path / "imgs", memory)) == 0
+    argv = _train_argv(tmp_path / "imgs", streamed, "--data-arg", "stream=true")
+    assert main([*argv, "--data-workers", "2"]) == 0
+
+    def history(run):
+        return [
+            {k: v for k, v in m.items() if k not in TIME_KEYS}
+            for m in read_jsonl(run / "metrics.jsonl")
+        ]
+
+    runs = (memory, streamed)
+    assert [m["epoch"] for m in history(streamed)] == [1, 2]
+    assert history(streamed) == history(memory)
+    weights = load_file(str(memory / "model.safetensors"))
+    for key, value in load_file(str(streamed / "model.safetensors")).items():
+        assert torch.equal(value, weights[key]), key
+    finals = [json.loads((run / "results.json").read_text())["final"] for run in runs]
+    for final in finals:
+        final.pop("train_time_s")
+    assert finals[0] == finals[1]
+
+
+def test_cli_streamed_bad_file_is_named_on_one_line(tmp_path, capsys):
+    root = tmp_path / "imgs"
+    write_images(root, n=12, size=(24, 24))
+    # a validation file: streamed, only its header is read at load time (training files are
+    # decoded then, for the statistics), so its pixels fail in a DataLoader worker
+    bad = split_files(root, val_size=6, test_size=6)["val"][2]
+    bad.write_bytes(bad.read_bytes()[:300])
+    argv = _train_argv(root, tmp_path / "run", "--data-arg", "stream=true")
+    assert main([*argv, "--data-workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: cannot be read as an image" in err and "Traceback" not in err
