@@ -350,6 +350,9 @@ def test_cli_trains_on_a_csv_file_with_text_labels(tmp_path):
                  "--data-arg", "target=species", "--model-arg", "widths=[8]")  # fmt: skip
     results = json.loads((run / "results.json").read_text())
     assert results["sizes"] == {"train": 27, "val": 9, "test": 9}
+    # the label mapping is saved with the run: class k of the model is classes[k]
+    saved = json.loads((run / "data.json").read_text())
+    assert saved["extra"]["classes"] == ["setosa", "versicolor", "virginica"]
 
 
 @pytest.mark.parametrize(
