@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from overtone.data.containers import DataError, DatasetInfo, DatasetSplits, Split
+from overtone.data.containers import DataError, DatasetSplits
 from overtone.data.splits import (
     check_split_fraction,
-    standardize,
+    indexed_splits,
     stratified_halves,
     stratified_split,
 )
@@ -155,21 +154,9 @@ def file_splits(
             offset += len(gy)
     all_x, all_y = np.concatenate(xs), np.concatenate(ys).astype(np.int64)
     index = (train, held["val"], held["test"])
-    standardized, stats = standardize(all_x, index, per_feature=input_kind == "vector")
-    splits = [
-        Split(torch.from_numpy(xi), torch.from_numpy(all_y[i]))
-        for xi, i in zip(standardized, index, strict=True)
-    ]
-    info = DatasetInfo(
-        name=name,
-        task="classification",
-        input_kind=input_kind,
-        input_shape=tuple(int(d) for d in x.shape[1:]),
-        num_classes=num_classes,
-        normalization=stats,
-        extra={"data_seed": data_seed, "file": str(file), **extra},
-    )
-    return DatasetSplits(*splits, info=info)
+    extra = {"data_seed": data_seed, "file": str(file), **extra}
+    return indexed_splits(name, all_x, all_y, index, input_kind=input_kind,
+                          num_classes=num_classes, extra=extra)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- npz
