@@ -332,7 +332,7 @@ def test_mismatched_sizes_need_size_option(tmp_path, stream):
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({"path": ""}, "image-folder needs path=DIR"),
+        ({"path": ""}, "image-folder: name the folder with --data-arg path=DIR"),
         ({"size": -1}, "size must be an integer >= 0"),
         ({"size": 2.5}, "size must be an integer >= 0"),
         ({"size": True}, "size must be an integer >= 0"),
@@ -391,6 +391,8 @@ def test_cli_trains_a_cnn_on_an_image_folder(tmp_path, capsys):
     assert np.isfinite(metrics[0]["train_loss"])
     results = json.loads((run / "results.json").read_text())
     assert results["sizes"] == {"train": 24, "val": 6, "test": 6}
+    saved = json.loads((run / "data.json").read_text())  # the class mapping, with the run
+    assert saved["extra"]["classes"] == SORTED and saved["input_shape"] == [3, 8, 8]
     assert 0.0 <= results["final"]["test_acc"] <= 1.0
     assert "test accuracy" in capsys.readouterr().out
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from _data_helpers import TensorSamples
-from _data_helpers import streamed as as_samples
+from _data_helpers import TensorSamples, as_samples
 from overtone._io import read_jsonl
 from overtone.callbacks import Callback
 from overtone.config import TrainConfig

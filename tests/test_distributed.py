@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
+from _data_helpers import as_samples
 from _ranks import run_ranks
 from overtone._io import read_jsonl
 from overtone.callbacks import Callback
@@ -136,6 +137,11 @@ def _worker(rank: int, port: int, folder: str) -> None:
         result = resume(root / "resumed", progress=False)
         state = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
         tensors.update({f"resumed/{k}": v for k, v in state.items()})
+        # the same run read one example at a time by a DataLoader worker on each rank
+        config = _config("dropout", root / "streamed").replace(data_workers=1)
+        result = train(config, progress=False, data=as_samples(get_dataset("digits")))
+        state = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
+        tensors.update({f"streamed/{k}": v for k, v in state.items()})
         # a NaN in rank 1's share only: both ranks stop (neither waits for the other)
         data = get_dataset("digits")
         first = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(
@@ -187,7 +193,7 @@ def _scenario(tensors: dict[str, torch.Tensor], name: str) -> dict[str, torch.Te
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-@pytest.mark.parametrize("name", [*SCENARIOS, "resumed"])
+@pytest.mark.parametrize("name", [*SCENARIOS, "resumed", "streamed"])
 def test_every_rank_ends_with_identical_weights_and_buffers(ranks, name):
     """Parameters, β fields, pruner masks and batch-norm statistics agree bit for bit."""
     _, tensors, _ = ranks
@@ -273,6 +279,18 @@ def test_resume_under_ddp_continues_exactly(ranks):
     assert without_times(folder / "resumed" / "metrics.jsonl") == without_times(
         folder / "dropout" / "metrics.jsonl"
     )
+
+
+def test_streamed_data_trains_like_in_memory_data_on_every_rank(ranks):
+    """Each rank's DataLoader reads its share of every global batch: the run read per sample
+    ends with the in-memory run's weights, bit for bit (dropout on, so the loader leaves the
+    ranks' RNG streams alone)."""
+    _, tensors, _ = ranks
+    for rank in range(WORLD):
+        streamed, memory = (_scenario(tensors[rank], n) for n in ("streamed", "dropout"))
+        assert streamed.keys() == memory.keys()
+        for key in memory:
+            assert torch.equal(streamed[key], memory[key]), (rank, key)
 
 
 def test_nan_on_one_rank_stops_every_rank(ranks):

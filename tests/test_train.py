@@ -42,6 +42,14 @@ def test_training_learns_moons(moons_config):
     assert len(read_jsonl(result.run_dir / "metrics.jsonl")) == 20
 
 
+def test_the_run_records_the_data_set_as_the_model_saw_it(moons_config):
+    result = train(moons_config.replace(epochs=1), progress=False)
+    saved = json.loads((result.run_dir / "data.json").read_text())
+    assert saved["name"] == "moons" and saved["num_classes"] == 2
+    assert saved["input_shape"] == [2] and saved["task"] == "classification"
+    assert saved["normalization"]["mean"] == result.info.normalization["mean"]
+
+
 class Recorder(Callback):
     """Records the hook sequence and checks what each hook should see."""
 

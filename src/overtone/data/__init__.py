@@ -1,4 +1,5 @@
-"""Datasets by name: built-in (scikit-learn), published image files (IDX / npz), and text.
+"""Datasets by name: built-in (scikit-learn), published image files (IDX / npz), text, and
+users' own files (npz arrays, CSV tables, any UTF-8 text).
 
 Every loader returns a :class:`DatasetSplits`: train / validation / test tensors plus a
 :class:`DatasetInfo` (task kind, input shape, number of classes, normalization statistics).
@@ -19,7 +20,8 @@ The modules, one role each:
 - ``download``: published files, their MD5 checks and the mirror downloader;
 - ``files``: IDX and ``.npz`` parsing;
 - ``published``: MNIST, Fashion-MNIST, KMNIST and the MNIST test set as a benchmark;
-- ``text``: character-level text (tiny Shakespeare);
+- ``text``: character-level text (any UTF-8 file; tiny Shakespeare);
+- ``user_files``: users' own ``.npz`` arrays and CSV tables as classification sets;
 - ``cifar``: CIFAR-10 / CIFAR-100 from the official binary archives;
 - ``image_folder``: your own images, one sub-folder per class (Pillow; in memory or streamed);
 - ``augment``: batch augmentations (random crop with padding, horizontal flip).
@@ -94,7 +96,8 @@ from overtone.data.splits import (
     stratified_halves,
     stratified_split,
 )
-from overtone.data.text import load_tinyshakespeare
+from overtone.data.text import load_text, load_tinyshakespeare, text_splits
+from overtone.data.user_files import load_csv, load_npz, read_csv_table, read_npz_arrays
 
 __all__ = [
     "CIFAR10_SOURCE",
@@ -135,6 +138,7 @@ __all__ = [
     "load_cifar100",
     "load_circles",
     "load_classification",
+    "load_csv",
     "load_digits",
     "load_fashion_mnist",
     "load_image_files",
@@ -143,18 +147,23 @@ __all__ = [
     "load_mnist",
     "load_mnist_t10k",
     "load_moons",
+    "load_npz",
+    "load_text",
     "load_tinyshakespeare",
     "locate_file",
     "published_loader",
     "read_cifar_archive",
+    "read_csv_table",
     "read_file",
     "read_idx",
     "read_npz_array",
+    "read_npz_arrays",
     "register_dataset",
     "resolve_data_dir",
     "standardize",
     "stratified_halves",
     "stratified_split",
+    "text_splits",
     "write_idx",
 ]
 
@@ -246,4 +255,27 @@ register_dataset(
     input_kind="image",
     description="your images: path=DIR with one sub-folder per class (PNG/JPEG, or train/ "
     "and test/ of them); size=N resizes + centre-crops; stream=true decodes per sample",
+)
+register_dataset(
+    "npz",
+    load_npz,
+    task="classification",
+    input_kind="",  # vectors or images: the file's x decides
+    description="your .npz file (path=): arrays x, y (+ x_val/y_val, x_test/y_test), "
+    "x (N, F) vectors or (N, [C,] H, W) images, stratified 60/20/20 unless given",
+)
+register_dataset(
+    "csv",
+    load_csv,
+    task="classification",
+    input_kind="vector",
+    description="your CSV table (path=, target=COLUMN): header row, numeric features, "
+    "integer or text labels, stratified 60/20/20",
+)
+register_dataset(
+    "text",
+    load_text,
+    task="language-modeling",
+    input_kind="tokens",
+    description="your UTF-8 text file (path=), character level, 90/5/5 by position",
 )

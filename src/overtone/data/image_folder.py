@@ -250,7 +250,9 @@ def _check_classes(folder: Path, classes: list[str]) -> None:
 
 def _check_options(path, size, channels, stream, val_size, test_size, augment, crop_padding, flip):
     if not isinstance(path, (str, Path)) or not str(path):
-        raise DataError("image-folder needs path=DIR (a folder with one sub-folder per class)")
+        raise DataError(
+            "image-folder: name the folder with --data-arg path=DIR (one sub-folder per class)"
+        )
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise DataError(f"size must be an integer >= 0 (0: keep the images' size), got {size!r}")
     if channels not in ("auto", *CHANNELS):
@@ -298,8 +300,8 @@ def load_image_folder(
     size: int = 0,
     channels: str = "auto",
     stream: bool = False,
-    val_size: float = 0.1,
-    test_size: float = 0.1,
+    val_size: float = 0.2,
+    test_size: float = 0.2,
     data_seed: int = 0,
     augment: bool = False,
     crop_padding: int = 4,

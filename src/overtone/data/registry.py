@@ -51,10 +51,12 @@ class DatasetSpec:
 DATASET_CONTRACT = "a DatasetSpec or a loader(**options) -> DatasetSplits"
 
 
-def _check_kinds(task: object, input_kind: object, unknown_ok: bool = False) -> None:
+def _check_kinds(
+    task: object, input_kind: object, unknown_ok: bool = False, kind_unknown_ok: bool = False
+) -> None:
     if task not in TASKS and not (unknown_ok and task == ""):
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if input_kind not in INPUT_KINDS and not (unknown_ok and input_kind == ""):
+    if input_kind not in INPUT_KINDS and not ((unknown_ok or kind_unknown_ok) and input_kind == ""):
         raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {input_kind!r}")
 
 
@@ -130,10 +132,12 @@ def register_dataset(
     (``--data-arg KEY=VALUE`` sets them); a loader that reads files may also take
     ``data_dir`` and ``download`` (filled from ``--data-dir`` / ``--download``). ``task`` is
     one of :data:`~overtone.data.TASKS`, ``input_kind`` one of
-    :data:`~overtone.data.INPUT_KINDS`. Bad data raises :class:`~overtone.data.DataError`.
+    :data:`~overtone.data.INPUT_KINDS` (or ``""`` when only the loaded data says, e.g. a file
+    whose shape decides; the model is then checked when it is built). Bad data raises
+    :class:`~overtone.data.DataError`.
     Contract and example: ``docs/plugins.md``; bench workers, sweeps and torchrun reach it
     when it is registered at import of a module named by ``--plugin``."""
-    _check_kinds(task, input_kind)
+    _check_kinds(task, input_kind, kind_unknown_ok=True)
     DATASETS.register(name, DatasetSpec(loader, task, input_kind, description), overwrite=overwrite)
 
 

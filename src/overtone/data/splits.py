@@ -100,6 +100,23 @@ def classification_splits(
     """Split, standardize (train statistics) and wrap an in-memory classification set."""
     num_classes = check_labels(name, x, y, num_classes)
     index = stratified_split(y, (val_size, test_size), data_seed)
+    extra = {"data_seed": data_seed, **(extra or {})}
+    return indexed_splits(name, x, y, index, input_kind=input_kind, num_classes=num_classes,
+                          extra=extra)  # fmt: skip
+
+
+def indexed_splits(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    index: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    input_kind: str,
+    num_classes: int,
+    extra: dict[str, Any],
+) -> DatasetSplits:
+    """Rows ``index`` = (train, val, test) of ``(x, y)`` as splits, standardized with the
+    training rows' statistics."""
     xs, stats = standardize(x, index, per_feature=input_kind == "vector")
     splits = [
         Split(torch.from_numpy(xi), torch.from_numpy(y[idx].astype(np.int64)))
@@ -112,6 +129,6 @@ def classification_splits(
         input_shape=tuple(int(d) for d in x.shape[1:]),
         num_classes=num_classes,
         normalization=stats,
-        extra={"data_seed": data_seed, **(extra or {})},
+        extra=extra,
     )
     return DatasetSplits(*splits, info=info)

@@ -1,8 +1,9 @@
 """Starting, continuing and reusing runs: :func:`train`, :func:`resume`, :func:`train_or_load`.
 
-A run directory holds ``config.toml`` (the resolved config), ``metrics.jsonl`` (one line per
-epoch), ``checkpoints/`` (the latest epoch, written atomically), and at the end
-``results.json`` and ``model.safetensors``.
+A run directory holds ``config.toml`` (the resolved config), ``data.json`` (the data set's
+:class:`~overtone.data.DatasetInfo`), ``metrics.jsonl`` (one line per epoch),
+``checkpoints/`` (the latest epoch, written atomically), and at the end ``results.json`` and
+``model.safetensors``.
 """
 
 from __future__ import annotations

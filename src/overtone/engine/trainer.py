@@ -13,6 +13,7 @@ of work, what each rank writes and what stays identical across ranks are describ
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -295,6 +296,9 @@ class Trainer(RunState):
         if self.topology.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.run_dir / "config.toml")
+            # what the model saw: input shape, classes (e.g. a csv's label mapping), statistics
+            text = json.dumps(dataclasses.asdict(self.info), indent=2, default=str)
+            atomic_write_text(self.run_dir / "data.json", text + "\n")
         with build.config_errors("callbacks"):  # e.g. a callback that does not fit the model
             self._call("on_train_start")
         shown = self.progress and self.topology.is_main
