@@ -101,7 +101,7 @@ def test_the_schema_checks_types_and_ranges_only():
 def test_schema_metadata_drives_flags_resume_and_sweeps():
     assert SCHEMA["batch_size"].flag == "--batch-size"
     assert SCHEMA["model_args"].flag == "--model-arg" and SCHEMA["model_args"].table
-    assert RESUME_OVERRIDES == ("device", "data_dir", "plugins")
+    assert RESUME_OVERRIDES == ("device", "data_dir", "data_workers", "plugins")
     assert "out" in LOCATION_KEYS and "lr" not in LOCATION_KEYS
     assert "lr" in SEARCHABLE_SCALARS and "device" not in SEARCHABLE_SCALARS
     assert "model_args" in SEARCHABLE_TABLES and "callbacks" not in SEARCHABLE_TABLES

@@ -19,6 +19,7 @@ sampler's whole state: a resumed run reads exactly the batches an uninterrupted 
 from __future__ import annotations
 
 import random
+import traceback
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -89,11 +90,19 @@ def _read(
         worker_init_fn=_seed_worker,
         generator=torch.Generator().manual_seed(derived_seed(keys[0], LOADER_STREAM, *keys[1:])),
     )
+    batches, failure = iter(loader), None
     try:
-        for x, y in loader:
+        for x, y in batches:
             yield x.to(device, non_blocking=pinned), y.to(device, non_blocking=pinned)
     except DataError as err:  # raised in a worker: its message, not the worker's traceback
-        raise DataError(_worker_message(str(err))) from None
+        failure = _worker_message(str(err))
+        # the re-raised error's frames hold the loader's iterator in a reference cycle: clear
+        # them, so that its workers stop now (at garbage collection that takes seconds)
+        traceback.clear_frames(err.__traceback__)
+    finally:
+        del batches
+    if failure is not None:
+        raise DataError(failure)
 
 
 def _seed_worker(worker_id: int) -> None:
