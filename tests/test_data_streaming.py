@@ -119,3 +119,18 @@ def test_a_sample_split_needs_a_map_style_data_set_with_matching_targets():
         SampleSplit(iter([1, 2]))
     with pytest.raises(DataError, match="disagree in length: 3 vs 2"):
         SampleSplit(TensorSamples(torch.zeros(3, 2), torch.zeros(3)), targets=torch.zeros(2))
+
+
+def test_plots_of_2d_data_read_a_sample_split(tmp_path):
+    """The decision-boundary plot (report, demo) of 2-D data held as a SampleSplit."""
+    from overtone import viz
+    from overtone.data import split_tensors
+    from overtone.models import build_mlp
+
+    data = get_dataset("moons")
+    split = as_samples(data).test
+    x, y = split_tensors(split)
+    assert torch.equal(x, data.test.x) and torch.equal(y, data.test.y)
+    model = build_mlp(data.info, widths=[8])
+    path = viz.plot_decision_boundaries({"mlp": model}, split, tmp_path / "b.png")
+    assert path.stat().st_size > 0

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from overtone.data import Split
+from overtone.data import SampleSplit, Split, split_tensors
 
 Target = str | Path | BinaryIO
 Curves = dict[str, list[list[dict[str, Any]]]]
@@ -76,10 +76,14 @@ def plot_learning_curves(curves: Curves, path: Target, title: str = "") -> Path 
 
 @torch.no_grad()
 def plot_decision_boundaries(
-    models: dict[str, nn.Module], split: Split, path: Target, title: str = "", steps: int = 200
+    models: dict[str, nn.Module],
+    split: Split | SampleSplit,
+    path: Target,
+    title: str = "",
+    steps: int = 200,
 ) -> Path | BinaryIO:
     """Class-1 probability of each 2-D binary classifier over a grid, with the split's points."""
-    x, y = split.x.numpy(), split.y.numpy()
+    x, y = (t.numpy() for t in split_tensors(split))
     pad = 0.5
     xs = np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, steps)
     ys = np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, steps)

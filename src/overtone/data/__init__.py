@@ -46,6 +46,7 @@ from overtone.data.containers import (
     DatasetSplits,
     SampleSplit,
     Split,
+    split_tensors,
 )
 from overtone.data.download import (
     FileSource,
@@ -160,6 +161,7 @@ __all__ = [
     "read_npz_arrays",
     "register_dataset",
     "resolve_data_dir",
+    "split_tensors",
     "standardize",
     "stratified_halves",
     "stratified_split",

@@ -91,6 +91,15 @@ class SampleSplit:
         return self.samples[index]
 
 
+def split_tensors(split: Split | SampleSplit) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` of a whole split: a :class:`Split` 's own tensors, or every example of a
+    :class:`SampleSplit` read and stacked (for small splits: plots of 2-D data)."""
+    if isinstance(split, Split):
+        return split.x, split.y
+    examples = [split[i] for i in range(len(split))]
+    return torch.stack([x for x, _ in examples]), torch.stack([y for _, y in examples])
+
+
 BatchAugment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 """A training-time augmentation of one batch: ``augment(x, generator) -> x'`` (same shape,
 dtype and device as ``x``). The engine calls it on training batches only, after moving them to
