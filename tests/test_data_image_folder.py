@@ -307,10 +307,15 @@ def test_truncated_image_is_named_at_load_or_when_streamed(tmp_path):
     root = tmp_path / "imgs"
     write_images(root, size=(40, 40))
     files = split_files(root)
-    bad = files["test"][0]  # streamed: only its header is read at load time
-    bad.write_bytes(bad.read_bytes()[:200])
+    bad = files["test"][0]
+    good = bad.read_bytes()
+    bad.write_bytes(good[:200])
+    # streamed or not, every file is decoded at load: a bad test file fails before training
     assert message(root).startswith(f"{bad}: cannot be read as an image")
+    assert message(root, stream=True).startswith(f"{bad}: cannot be read as an image")
+    bad.write_bytes(good)
     streamed = load(root, stream=True)
+    bad.write_bytes(good[:200])  # broken after loading: named when its example is read
     with pytest.raises(DataError, match="cannot be read as an image") as err:
         streamed.test[0]
     assert str(err.value).startswith(str(bad))
@@ -436,11 +441,22 @@ def test_cli_streamed_with_two_workers_trains_like_in_memory(tmp_path):
 def test_cli_streamed_bad_file_is_named_on_one_line(tmp_path, capsys):
     root = tmp_path / "imgs"
     write_images(root, n=12, size=(24, 24))
-    # a validation file: streamed, only its header is read at load time (training files are
-    # decoded then, for the statistics), so its pixels fail in a DataLoader worker
+    # a validation file: decoded at load time, streamed too, so the run stops before training
     bad = split_files(root, val_size=6, test_size=6)["val"][2]
     bad.write_bytes(bad.read_bytes()[:300])
     argv = _train_argv(root, tmp_path / "run", "--data-arg", "stream=true")
     assert main([*argv, "--data-workers", "2"]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: cannot be read as an image" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()  # no epoch was trained
+
+
+def test_sixteen_bit_gray_is_scaled_not_clipped(tmp_path):
+    values = (np.arange(12 * 10).reshape(12, 10) * 500).astype(np.uint16)  # 0 .. 59,500
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode.startswith("I;16")
+    np.testing.assert_array_equal(decode_image(path, "L")[0], np.round(values / 257))
+    Image.fromarray(values.astype(np.float32)).save(tmp_path / "float.tif")
+    with pytest.raises(DataError, match=r"float.tif: a 'F' image .* has no fixed range"):
+        decode_image(tmp_path / "float.tif", "L")

@@ -22,8 +22,9 @@ standardized per channel with the training split's statistics:
 
 ``stream=false`` decodes every image at load time into in-memory :class:`Split` s;
 ``stream=true`` returns :class:`SampleSplit` s over :class:`ImageFiles`, which decode one file
-per ``samples[i]`` (in DataLoader workers: ``data_workers``); the statistics then come from one
-decoding pass over the training files at load time, so both give the same tensors.
+per ``samples[i]`` (in DataLoader workers: ``data_workers``). Either way every file is decoded
+once at load time: the training files for the statistics (so both give the same tensors), the
+others so that a corrupt file stops the run before training, not at its end.
 ``augment=true`` adds :class:`~overtone.data.augment.RandomCropFlip` on training batches.
 """
 
@@ -83,13 +84,28 @@ def decode_image(path: Path | str, mode: str, size: int = 0) -> np.ndarray:
     Image = _pillow()
     try:
         with Image.open(path) as image:
-            image = image.convert(mode)
+            image = _eight_bit(image, path).convert(mode)
             if size:
                 image = _resize_crop(image, size, Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.uint8)
     except _decode_errors() as err:
         raise _read_error(path, err) from None
     return pixels[None] if pixels.ndim == 2 else np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+def _eight_bit(image, path: Path | str):
+    """16-bit grayscale (Pillow's ``I;16*`` modes, and ``I`` holding 0..65535 as PNG gives it)
+    scaled to 8 bits, ``round(v / 257)``: Pillow's own conversion to ``L`` clips at 255
+    instead. Other 32-bit integer and float images have no fixed range: refused."""
+    if not (image.mode.startswith("I") or image.mode == "F"):
+        return image
+    values = np.asarray(image)
+    if image.mode == "F" or values.min() < 0 or values.max() > 65535:
+        raise DataError(
+            f"{path}: a {image.mode!r} image (32-bit integer or float pixels) has no fixed "
+            "range; save it as 8- or 16-bit"
+        )
+    return _pillow().fromarray(np.round(values / 257.0).astype(np.uint8))
 
 
 def _resize_crop(image, size: int, resample):
@@ -329,15 +345,9 @@ def load_image_folder(
 
     counts = np.zeros((len(mode), 256), dtype=np.int64)
     decoded = {}
-    for split in SPLITS:
-        files = splits[split][0]
-        if stream and split != "train":  # headers only: readable, and the size when size=0
-            for file in files:
-                _, w, h = image_header(file)
-                check(file, shape if size else (len(mode), h, w))
-            continue
+    for split in SPLITS:  # every file decoded once, streamed too: a bad one fails now
         pixels = []
-        for file in files:
+        for file in splits[split][0]:
             image = decode_image(file, mode, size)
             check(file, image.shape)
             if split == "train":
