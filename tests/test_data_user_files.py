@@ -87,10 +87,32 @@ def test_npz_images_by_shape_or_input_kind(tmp_path, shape, input_kind, input_sh
     assert (ds.info.input_kind, ds.info.input_shape) == (kind, input_shape)
     assert ds.train.x.shape[1:] == input_shape
     stats = ds.info.normalization
-    assert stats["per"] == ("tensor" if kind == "image" else "feature")
-    if kind == "image":  # one mean and std over the whole training tensor
-        assert abs(float(ds.train.x.mean())) < 1e-5
-        assert abs(float(ds.train.x.double().std(unbiased=False)) - 1) < 1e-5
+    per = "feature" if kind == "vector" else "channel" if input_shape[0] > 1 else "tensor"
+    assert stats["per"] == per
+    if kind == "image":  # mean 0 and std 1 over the training images, per channel
+        for channel in ds.train.x.double().transpose(0, 1):
+            assert abs(float(channel.mean())) < 1e-5
+            assert abs(float(channel.std(unbiased=False)) - 1) < 1e-5
+
+
+def test_npz_channels_last_images_are_transposed(tmp_path):
+    """(N, H, W, C) as Keras / TensorFlow save images: read as (N, C, H, W), colour channels
+    standardized apart; layout=nchw keeps the array as it is."""
+    rng = np.random.default_rng(2)
+    nchw = rng.integers(0, 256, size=(40, 3, 6, 5), dtype=np.uint8)
+    nchw[:, 1] //= 4  # channel 1 darker: per-channel statistics differ
+    y = np.arange(40) % 2
+    path = write_npz(tmp_path / "nhwc.npz", x=nchw.transpose(0, 2, 3, 1), y=y)
+    ds = get_dataset("npz", path=str(path))
+    assert ds.info.input_shape == (3, 6, 5) and ds.info.extra["nhwc"]
+    plain = get_dataset("npz", path=str(write_npz(tmp_path / "nchw.npz", x=nchw, y=y)))
+    assert torch.equal(ds.train.x, plain.train.x)
+    mean = ds.info.normalization["mean"]
+    assert mean[1] < mean[0] / 2 and mean[1] < mean[2] / 2
+    kept = get_dataset("npz", path=str(path), layout="nchw")
+    assert kept.info.input_shape == (6, 5, 3) and not kept.info.extra["nhwc"]
+    with pytest.raises(DataError, match="layout must be auto, nchw or nhwc, got 'hwc'"):
+        get_dataset("npz", path=str(path), layout="hwc")
 
 
 def test_npz_given_splits_are_used_as_they_are(tmp_path):

@@ -3,7 +3,8 @@
 Splits are functions of ``data_seed`` alone (stratified by class through scikit-learn's
 ``train_test_split``, imported only when a split is made). Standardization uses the training
 split's statistics for every split: ``x' = (x - mean_train) / std_train``, per feature for
-vectors and over the whole tensor for images.
+vectors, per channel for (N, C, H, W) images with C > 1, and over the whole tensor for
+single-channel images.
 """
 
 from __future__ import annotations
@@ -74,7 +75,12 @@ def standardize(
 ) -> tuple[list[np.ndarray], dict[str, Any]]:
     """Standardize with the mean and std of the training split only."""
     train = x[splits[0]].astype(np.float64)
-    if per_feature:
+    if not per_feature and x.ndim == 4 and x.shape[1] > 1:  # colour images: per channel
+        mean = train.mean(axis=(0, 2, 3), keepdims=True)[0]
+        std = train.std(axis=(0, 2, 3), keepdims=True)[0]
+        std = np.where(std > 1e-12, std, 1.0)
+        stats = {"mean": mean.ravel().tolist(), "std": std.ravel().tolist(), "per": "channel"}
+    elif per_feature:
         mean, std = train.mean(axis=0), train.std(axis=0)
         std = np.where(std > 1e-12, std, 1.0)
         stats = {"mean": mean.tolist(), "std": std.tolist(), "per": "feature"}

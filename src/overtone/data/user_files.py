@@ -197,9 +197,22 @@ def _npz_arrays(file: Path, archive: Any) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _shape_inputs(file: Path, key: str, x: np.ndarray, input_kind: str) -> np.ndarray:
+IMAGE_CHANNELS = (1, 3, 4)  # gray, RGB, RGBA: what tells (N, H, W, C) from (N, C, H, W)
+
+
+def channels_last(x: np.ndarray, layout: str) -> bool:
+    """Whether 4-D ``x`` is (N, H, W, C): ``layout`` nhwc, or auto with a last axis of 1, 3 or
+    4 channels and a second axis that is not."""
+    if x.ndim != 4 or layout == "nchw":
+        return False
+    return layout == "nhwc" or (x.shape[-1] in IMAGE_CHANNELS and x.shape[1] not in IMAGE_CHANNELS)
+
+
+def _shape_inputs(file: Path, key: str, x: np.ndarray, input_kind: str, layout: str) -> np.ndarray:
     """``x`` as vectors (N, F) or images (N, C, H, W) for ``input_kind`` ("" = by its shape:
-    2-D vectors, 3-D (N, H, W) or 4-D (N, C, H, W) images)."""
+    2-D vectors, 3-D (N, H, W) or 4-D (N, C, H, W) / (N, H, W, C) images)."""
+    if channels_last(x, layout):
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     if x.ndim > 4:
         raise DataError(
             f"{file}: {key} must be (N, F) vectors or (N, H, W) / (N, C, H, W) images, got "
@@ -219,6 +232,7 @@ def load_npz(
     *,
     path: str = "",
     input_kind: str = "",
+    layout: str = "auto",
     val_size: float = 0.2,
     test_size: float = 0.2,
     data_seed: int = 0,
@@ -227,9 +241,13 @@ def load_npz(
     ``x_val``/``y_val`` and ``x_test``/``y_test`` used as those splits when present (else
     ``val_size`` / ``test_size`` held out of ``x``, stratified). ``x`` of shape (N, F) is a
     vector set, (N, H, W) or (N, C, H, W) an image set; ``input_kind`` = vector / image
-    overrides (vector flattens images)."""
+    overrides (vector flattens images). ``layout`` of 4-D images: nchw, nhwc (channels last,
+    as Keras / TensorFlow save them; transposed to (N, C, H, W)), or auto: nhwc when the last
+    axis has 1, 3 or 4 entries and the second does not."""
     if input_kind not in ("", "vector", "image"):
         raise DataError(f"npz: input_kind must be vector or image (or empty), got {input_kind!r}")
+    if layout not in ("auto", "nchw", "nhwc"):
+        raise DataError(f"npz: layout must be auto, nchw or nhwc, got {layout!r}")
     file = user_file("npz", path, "FILE.npz")
     arrays = read_npz_arrays(file)
     missing = [k for k in ("x", "y") if k not in arrays]
@@ -248,7 +266,7 @@ def load_npz(
         x, y = arrays[xk], arrays[yk]
         check_inputs(file, xk, x)
         check_targets(file, yk, y, len(x), xk)
-        shaped[role] = (_shape_inputs(file, xk, x, input_kind), y)
+        shaped[role] = (_shape_inputs(file, xk, x, input_kind, layout), y)
     x, y = shaped.pop("")
     num_classes = count_classes(file, y)
     for role, (gx, gy) in shaped.items():
@@ -265,7 +283,8 @@ def load_npz(
     return file_splits(
         "npz", file, x, y, shaped,
         input_kind=kind, val_size=val_size, test_size=test_size, data_seed=data_seed,
-        num_classes=num_classes, extra={"arrays": sorted(arrays)},
+        num_classes=num_classes,
+        extra={"arrays": sorted(arrays), "nhwc": channels_last(arrays["x"], layout)},
     )  # fmt: skip
 
 
