@@ -134,3 +134,16 @@ def test_plots_of_2d_data_read_a_sample_split(tmp_path):
     model = build_mlp(data.info, widths=[8])
     path = viz.plot_decision_boundaries({"mlp": model}, split, tmp_path / "b.png")
     assert path.stat().st_size > 0
+
+
+def test_a_worker_error_keeps_its_whole_message():
+    from overtone.engine.loading import _worker_message
+
+    message = "img.png: cannot be read\nsecond line: details"
+    wrapped = (
+        "Caught DataError in DataLoader worker process 1.\nOriginal Traceback (most recent call "
+        'last):\n  File "x.py", line 3, in f\n    raise DataError(m)\n'
+        f"overtone.data.containers.DataError: {message}\n"
+    )
+    assert _worker_message(wrapped) == message
+    assert _worker_message(message) == message

@@ -241,6 +241,19 @@ def table(n: int = 30, labels=("setosa", "versicolor", "virginica")) -> str:
     return "\n".join(lines) + "\n"
 
 
+def test_csv_labels_names_makes_any_values_classes(tmp_path):
+    """1..K (UCI style) and -1/+1 labels: refused with a hint, numbered with labels=names."""
+    for values, classes in (((3, 1, 2, 10), ["1", "2", "3", "10"]), ((-1, 1), ["-1", "1"])):
+        path = write_csv(tmp_path / "t.csv", table(40, labels=values))
+        with pytest.raises(DataError, match="labels=names"):
+            get_dataset("csv", path=str(path), target="species")
+        ds = get_dataset("csv", path=str(path), target="species", labels="names")
+        assert ds.info.extra["classes"] == classes  # by value, not as text ("10" last)
+        assert ds.info.num_classes == len(classes)
+    with pytest.raises(DataError, match="labels must be auto or names, got 'text'"):
+        get_dataset("csv", path=str(path), target="species", labels="text")
+
+
 def test_csv_text_labels_map_to_sorted_classes(tmp_path):
     path = write_csv(tmp_path / "iris.csv", table(labels=("virginica", "setosa", "versicolor")))
     ds = get_dataset("csv", path=str(path), target="species")

@@ -277,9 +277,13 @@ def check_table(
         if expected == "int" and ints_are_floats:
             expected = "float"
         if expected and not _is_kind(value, expected):
+            # the CLI reads `target=3` as a number: a string of digits is quoted
+            quote = f"; on the command line quote it: {name}='\"{value}\"'" if (
+                expected == "str" and isinstance(value, (int, float))
+            ) else ""  # fmt: skip
             raise ConfigError(
                 f"config key '{key}.{name}' must be {a_kind(expected)} "
-                f"(default {default!r}), got {value!r}"
+                f"(default {default!r}), got {value!r}{quote}"
             )
 
 

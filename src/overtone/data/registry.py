@@ -127,7 +127,8 @@ def register_dataset(
     """Make ``loader`` available as data set ``name`` (CLI ``--data NAME``, configs).
 
     ``loader(**options) -> DatasetSplits`` returns train / val / test
-    :class:`~overtone.data.Split` s (``x``, ``y`` tensors) and a
+    :class:`~overtone.data.Split` s (``x``, ``y`` tensors) or
+    :class:`~overtone.data.SampleSplit` s (read one example at a time) and a
     :class:`~overtone.data.DatasetInfo`; its options are keyword-only with defaults
     (``--data-arg KEY=VALUE`` sets them); a loader that reads files may also take
     ``data_dir`` and ``download`` (filled from ``--data-dir`` / ``--download``). ``task`` is

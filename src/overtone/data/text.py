@@ -67,7 +67,7 @@ def load_text(*, path: str = "", block_size: int = 128, stride: int = 0) -> Data
     90 / 5 / 5 by position (see :func:`text_splits`)."""
     if not path:
         raise DataError("text: name the file with --data-arg path=FILE (any UTF-8 text)")
-    return text_splits("text", Path(path), block_size, stride)
+    return text_splits("text", Path(path).expanduser(), block_size, stride)
 
 
 def load_tinyshakespeare(
@@ -80,7 +80,7 @@ def load_tinyshakespeare(
 ) -> DatasetSplits:
     """:func:`load_text` with a default file: ``<data_dir>/tinyshakespeare/input.txt``."""
     del download  # no canonical checksummed mirror; the file is read from disk
-    file = Path(path) if path else Path(data_dir) / "tinyshakespeare" / "input.txt"
+    file = Path(path).expanduser() if path else Path(data_dir) / "tinyshakespeare" / "input.txt"
     hint = (
         ". Save the tiny Shakespeare input.txt there (point --data-dir or OVERTONE_DATA at its "
         "parent folder), or pass --data-arg path=FILE for any UTF-8 text."

@@ -88,17 +88,23 @@ def check_targets(file: Path, key: str, y: np.ndarray, n: int, xkey: str) -> Non
 def count_classes(file: Path, y: np.ndarray, key: str = "y") -> int:
     """``K = max(y) + 1``, each of the classes ``0..K-1`` having at least one example."""
     num_classes = int(y.max()) + 1
+    # a csv column: any values can be class names
+    hint = "; --data-arg labels=names numbers the values that occur" if key.startswith(
+        "target"
+    ) else ""  # fmt: skip
     if num_classes > len(y):  # more classes than examples: some are empty
         raise DataError(
             f"{file}: {key} has {len(y)} examples but labels up to {num_classes - 1}: some "
-            "classes have no example (labels must be 0..K-1, every class present)"
+            f"classes have no example (labels must be 0..K-1, every class present{hint})"
         )
     empty = np.flatnonzero(np.bincount(y, minlength=num_classes) == 0)
     if len(empty):
         shown = ", ".join(str(int(c)) for c in empty[:10]) + (", ..." if len(empty) > 10 else "")
+        if not hint and empty[0] == 0 and len(empty) == 1:
+            hint = "; labels 1..K? subtract 1"
         raise DataError(
             f"{file}: {key} has no example of class(es) {shown} of 0..{num_classes - 1} "
-            "(labels must be 0..K-1, every class present)"
+            f"(labels must be 0..K-1, every class present{hint})"
         )
     return num_classes
 
@@ -312,7 +318,10 @@ def read_csv_table(file: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         )
     for k, name in enumerate(header):
         if not name:
-            raise DataError(f"{file}: column {k + 1} of the header row has no name")
+            raise DataError(
+                f"{file}: column {k + 1} of the header row has no name (an index column, "
+                "as pandas' to_csv writes it? save with index=False)"
+            )
         if header.index(name) != k:
             raise DataError(f"{file}: column name {name!r} appears twice in the header row")
     if len(rows) == 1:
@@ -353,17 +362,28 @@ def _numeric_column(file: Path, name: str, lines: list[int], cells: list[str]) -
     return values
 
 
+LABELS = ("auto", "names")
+
+
 def _target_column(
-    file: Path, name: str, lines: list[int], cells: list[str]
+    file: Path, name: str, lines: list[int], cells: list[str], labels: str = "auto"
 ) -> tuple[np.ndarray, list[str] | None]:
-    """Class indices of the target column and, for text labels, the class names (sorted;
-    class ``k`` is ``names[k]``); integer labels are kept as they are (``None``)."""
+    """Class indices of the target column and, for text labels (or ``labels="names"``: every
+    distinct value is a class, e.g. 1..K or -1/+1), the class names (sorted, numbers by value;
+    class ``k`` is ``names[k]``); with ``labels="auto"`` integer labels are kept as they are
+    (``None``)."""
     if not any(cells):
         raise DataError(f"{file}: target column {name!r} is empty (no values)")
     for line, cell in zip(lines, cells, strict=True):
         if not cell:
             raise DataError(f"{file}, line {line}: target column {name!r} is missing a value")
-    if all(_is_number(c) for c in cells):
+    numeric = all(_is_number(c) for c in cells)
+    if labels == "names":
+        key = (lambda c: (float(c), c)) if numeric else None
+        classes = sorted(set(cells), key=key)
+        lookup = {c: k for k, c in enumerate(classes)}
+        return np.array([lookup[c] for c in cells], dtype=np.int64), classes
+    if numeric:
         numbers = np.array([float(c) for c in cells])
         fractional = np.flatnonzero(~np.isfinite(numbers) | (numbers != np.round(numbers)))
         if len(fractional):
@@ -378,7 +398,8 @@ def _target_column(
             k = negative[0]
             raise DataError(
                 f"{file}, line {lines[k]}: target column {name!r} holds the negative label "
-                f"{cells[k]!r}; integer labels are 0..K-1"
+                f"{cells[k]!r}; integer labels are 0..K-1 (--data-arg labels=names makes "
+                "each distinct value a class)"
             )
         return labels, None
     classes = sorted(set(cells))
@@ -391,14 +412,18 @@ def load_csv(
     path: str = "",
     target: str = "",
     columns: str = "",
+    labels: str = "auto",
     val_size: float = 0.2,
     test_size: float = 0.2,
     data_seed: int = 0,
 ) -> DatasetSplits:
     """A CSV file with a header row: column ``target`` holds the class of each row (integers
-    0..K-1, or text labels numbered in sorted order, kept in ``info.extra["classes"]``), the
-    ``columns`` (comma-separated names; default every other column) hold numbers; split
-    ``val_size`` / ``test_size`` stratified, standardized per feature."""
+    0..K-1, or text labels numbered in sorted order, kept in ``info.extra["classes"]``;
+    ``labels=names`` numbers any distinct values so, e.g. 1..K or -1/+1), the ``columns``
+    (comma-separated names; default every other column) hold numbers; split ``val_size`` /
+    ``test_size`` stratified, standardized per feature."""
+    if labels not in LABELS:
+        raise DataError(f"csv: labels must be auto or names, got {labels!r}")
     file = user_file("csv", path, "FILE.csv")
     header, rows = read_csv_table(file)
     listing = ", ".join(header)
@@ -426,7 +451,7 @@ def load_csv(
         return [row[k].strip() for _, row in rows]
 
     x = np.stack([_numeric_column(file, c, lines, cells(c)) for c in features], axis=1)
-    y, classes = _target_column(file, target, lines, cells(target))
+    y, classes = _target_column(file, target, lines, cells(target), labels)
     num_classes = count_classes(file, y, f"target column {target!r}")
     extra = {"target": target, "columns": features, "classes": classes}
     return file_splits(

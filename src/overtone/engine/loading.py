@@ -19,6 +19,7 @@ sampler's whole state: a resumed run reads exactly the batches an uninterrupted 
 from __future__ import annotations
 
 import random
+import re
 import traceback
 from collections.abc import Iterator, Sequence
 
@@ -115,9 +116,10 @@ def _seed_worker(worker_id: int) -> None:
 
 
 def _worker_message(text: str) -> str:
-    """The original one-line message of an error a DataLoader worker re-raised (its text is
-    'Caught DataError in DataLoader worker process N.' plus the worker's traceback)."""
+    """The original message of an error a DataLoader worker re-raised: its text is 'Caught
+    DataError in DataLoader worker process N.', the worker's traceback, and last the line
+    '...DataError: MESSAGE' (MESSAGE may span lines)."""
     if "Original Traceback" not in text:
         return text
-    last = text.rstrip().splitlines()[-1]
-    return last.partition(": ")[2] or last
+    found = list(re.finditer(r"^[\w.]*DataError: ", text, flags=re.MULTILINE))
+    return text[found[-1].end() :].rstrip() if found else text.rstrip().splitlines()[-1]
