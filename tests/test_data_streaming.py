@@ -14,7 +14,7 @@ from overtone.config import TrainConfig
 from overtone.data import DataError, DatasetSplits, SampleSplit, get_dataset
 from overtone.engine import TIME_KEYS, RunInterrupted, resume, train
 from overtone.engine.distributed import Topology
-from overtone.engine.loading import eval_batches, train_batches
+from overtone.engine.loading import BatchReader
 
 
 def _without_times(history):
@@ -67,7 +67,8 @@ def test_resume_with_two_workers_equals_the_uninterrupted_run(tmp_path, digits):
         train(config.replace(out=str(tmp_path / "cut")), data=data, progress=False,
               callbacks=[StopAt(epoch=2, step=4)])  # fmt: skip
     assert len(read_jsonl(tmp_path / "cut" / "metrics.jsonl")) == 1
-    resumed = resume(tmp_path / "cut", data=data, progress=False)
+    # resumed with the examples read in the training process: the same draws
+    resumed = resume(tmp_path / "cut", data=data, progress=False, overrides={"data_workers": 0})
     assert _without_times(resumed.history) == _without_times(full.history)
     assert resumed.final["test_acc"] == full.final["test_acc"]
     # the noise is real: another seed of the same data reads other examples
@@ -75,19 +76,24 @@ def test_resume_with_two_workers_equals_the_uninterrupted_run(tmp_path, digits):
     assert other.history[0]["train_loss"] != full.history[0]["train_loss"]
 
 
-def test_per_sample_draws_follow_the_seed_and_epoch(digits):
+def test_per_sample_draws_follow_seed_epoch_and_batch_not_the_workers(digits):
     split = as_samples(digits, noise=1.0).train
     batches = list(torch.arange(40).split(8))
-    where, cpu = Topology(0, 1, 0), torch.device("cpu")
+    cpu = torch.device("cpu")
+    readers = {w: BatchReader(Topology(0, 1, 0), cpu, workers=w, seed=1) for w in (0, 2)}
 
     def read(workers: int, epoch: int) -> list[torch.Tensor]:
-        loaded = train_batches(split, batches, topology=where, device=cpu, workers=workers,
-                               seed=1, epoch=epoch)  # fmt: skip
-        return [x for x, _, _ in loaded]
+        return [x for x, _, _ in readers[workers].train(split, batches, epoch)]
 
-    first, again = read(2, epoch=1), read(2, epoch=1)
-    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    torch.manual_seed(123)
+    first = read(0, epoch=1)
+    assert torch.equal(torch.rand(3), torch.manual_seed(123) and torch.rand(3))  # untouched
+    for again in (read(0, epoch=1), read(2, epoch=1), read(2, epoch=1)):  # workers persist
+        assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not torch.equal(read(2, epoch=2)[0], first[0])
+    assert not torch.equal(first[1] - first[0], torch.zeros_like(first[0]))  # batches differ
+    for reader in readers.values():
+        reader.close()
 
 
 def test_each_process_reads_its_share_of_every_batch(digits):
@@ -95,14 +101,13 @@ def test_each_process_reads_its_share_of_every_batch(digits):
     batches = [torch.tensor([5, 1, 9, 3, 7]), torch.tensor([2, 8])]
     cpu = torch.device("cpu")
     for rank in (0, 1):
-        where = Topology(rank, 2, rank)
-        loaded = list(train_batches(split, batches, topology=where, device=cpu, workers=0,
-                                    seed=0, epoch=1))  # fmt: skip
+        reader = BatchReader(Topology(rank, 2, rank), cpu, workers=0, seed=0)
+        loaded = list(reader.train(split, batches, epoch=1))
         for (x, y, size), batch in zip(loaded, batches, strict=True):
             mine = batch[rank::2]
             assert size == len(batch)
             assert torch.equal(x, digits.train.x[mine]) and torch.equal(y, digits.train.y[mine])
-        shares = list(eval_batches(split, 4, topology=where, device=cpu, workers=0, seed=0))
+        shares = list(reader.evaluate(split, 4))
         assert torch.equal(torch.cat([y for _, y in shares]), digits.train.y[rank::2])
 
 

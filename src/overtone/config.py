@@ -134,9 +134,8 @@ class TrainConfig:
     download: bool = _key(False, "fetch missing published dataset files")
     data_workers: int = _key(
         0, "DataLoader worker processes for data sets read per sample (image-folder with "
-        "stream=true, plugins returning a SampleSplit); 0 reads in the training process. "
-        "Workers start anew for each training and evaluation pass: they pay off for costly "
-        "decoding with spare cores",
+        "stream=true, plugins returning a SampleSplit), kept for the whole run; 0 reads in "
+        "the training process. They pay off for costly decoding with spare cores",
         check=lambda v: v >= 0, allowed="an integer >= 0", resumable=True, location=True,
     )  # fmt: skip
     out: str = _key("", "run directory (default: runs/<timestamp>-<model>-<data>)", location=True)

@@ -67,9 +67,9 @@ class SampleSplit:
     worker processes, pinned memory on CUDA) in the same sample order as an in-memory
     :class:`Split`. ``samples[i]`` should depend on ``i`` alone: training-time randomness
     belongs in :data:`BatchAugment` (drawn from the run's seed per batch), so a resumed run
-    reads exactly the data an uninterrupted one would. Workers are seeded from (seed, epoch,
-    rank, worker) all the same, so per-sample random transforms are reproducible too, for
-    the same ``data_workers``.
+    reads exactly the data an uninterrupted one would. Each batch's examples are read with
+    torch, numpy and ``random`` seeded from (seed, epoch, rank, batch) all the same, so
+    per-example random transforms are reproducible too, whatever ``data_workers``.
     """
 
     def __init__(self, samples: Any, targets: torch.Tensor | None = None) -> None:

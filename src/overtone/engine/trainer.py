@@ -36,8 +36,9 @@ from overtone.callbacks import Callback
 from overtone.collectives import all_reduce_sum, barrier, broadcast_buffers_
 from overtone.config import ConfigError, TrainConfig
 from overtone.data import DatasetInfo, DatasetSplits, SampleSplit, Split
-from overtone.engine import distributed, loading
+from overtone.engine import distributed
 from overtone.engine.checkpoint import latest_checkpoint, save_checkpoint
+from overtone.engine.loading import BatchReader
 from overtone.engine.progress import ProgressReporter
 from overtone.engine.rng import (
     AUGMENT_STREAM,
@@ -122,6 +123,7 @@ class Trainer(RunState):
         )
         seed_everything(config.seed)
         self.data = data or build.build_data(config)
+        self.reader = BatchReader(self.topology, self.device, config.data_workers, config.seed)
         self.info = self.data.info
         self.model = build.build_model(config, self.info).to(self.device)
         self.criterion = build.build_criterion(config).to(self.device)
@@ -226,10 +228,7 @@ class Trainer(RunState):
         reporter.start_epoch(self.epoch, len(batches))
         world = self.topology.world_size
         loss_sum, correct, count, examples = 0.0, 0, 0, 0
-        loaded = loading.train_batches(
-            self.data.train, batches, topology=self.topology, device=self.device,
-            workers=self.config.data_workers, seed=self.config.seed, epoch=self.epoch,
-        )  # fmt: skip
+        loaded = self.reader.train(self.data.train, batches, self.epoch)
         for step, (x, y, global_size) in enumerate(loaded, start=1):
             self.step = step
             x = self._augment(x)
@@ -278,11 +277,7 @@ class Trainer(RunState):
         torchrun each rank evaluates its share and the sums are all-reduced."""
         self.model.eval()
         loss_sum, correct, count, examples = 0.0, 0, 0, 0
-        loaded = loading.eval_batches(
-            split, self.config.eval_batch_size, topology=self.topology, device=self.device,
-            workers=self.config.data_workers, seed=self.config.seed,
-        )  # fmt: skip
-        for x, y in loaded:
+        for x, y in self.reader.evaluate(split, self.config.eval_batch_size):
             with self._autocast():
                 logits = self.model(x)
             loss_sum += float(self.criterion(logits, y)) * len(y)
@@ -302,12 +297,15 @@ class Trainer(RunState):
         with build.config_errors("callbacks"):  # e.g. a callback that does not fit the model
             self._call("on_train_start")
         shown = self.progress and self.topology.is_main
-        with ProgressReporter(shown, self.config.epochs) as reporter:
-            try:
-                self._run_epochs(reporter)
-            except KeyboardInterrupt:
-                raise RunInterrupted(self.run_dir) from None
-        return self._finish()
+        try:
+            with ProgressReporter(shown, self.config.epochs) as reporter:
+                try:
+                    self._run_epochs(reporter)
+                except KeyboardInterrupt:
+                    raise RunInterrupted(self.run_dir) from None
+            return self._finish()
+        finally:
+            self.reader.close()  # data-loader workers, if any
 
     def _run_epochs(self, reporter: ProgressReporter) -> None:
         if self.stop_reason is not None:  # resumed after a callback ended the run
