@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from _data_helpers import TensorSamples, as_samples
+from _interrupt import StopAt
 from overtone._io import read_jsonl
-from overtone.callbacks import Callback
 from overtone.config import TrainConfig
 from overtone.data import DataError, DatasetSplits, SampleSplit, get_dataset
 from overtone.engine import TIME_KEYS, RunInterrupted, resume, train
@@ -47,15 +47,6 @@ def test_streamed_training_equals_in_memory_training(tmp_path, digits, workers):
     assert streamed.final["test_acc"] == memory.final["test_acc"]
     for key, value in memory.model.state_dict().items():
         assert torch.equal(streamed.model.state_dict()[key], value), key
-
-
-class StopAt(Callback):
-    def __init__(self, epoch: int, step: int) -> None:
-        self.at = (epoch, step)
-
-    def after_optimizer_step(self, trainer) -> None:
-        if (trainer.epoch, trainer.step) == self.at:
-            raise KeyboardInterrupt
 
 
 def test_resume_with_two_workers_equals_the_uninterrupted_run(tmp_path, digits):

@@ -22,9 +22,9 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
 from _data_helpers import as_samples
+from _interrupt import StopAt
 from _ranks import run_ranks
 from overtone._io import read_jsonl
-from overtone.callbacks import Callback
 from overtone.cli import main
 from overtone.config import ConfigError, TrainConfig
 from overtone.data import get_dataset
@@ -95,17 +95,6 @@ COMPARED = ("mlp", "harmonic", "landau", "set")  # one process's steps, up to ro
 
 def _config(name: str, out: Path) -> TrainConfig:
     return TrainConfig.from_dict({**BASE, **SCENARIOS[name], "out": str(out)})
-
-
-class StopAt(Callback):
-    """Ctrl-C at (epoch, step), on every rank at once."""
-
-    def __init__(self, epoch: int, step: int) -> None:
-        self.at = (epoch, step)
-
-    def after_optimizer_step(self, trainer) -> None:
-        if (trainer.epoch, trainer.step) == self.at:
-            raise KeyboardInterrupt
 
 
 def _final_tensors(trainer: Trainer) -> dict[str, torch.Tensor]:
