@@ -20,4 +20,8 @@ def run_ranks(target: Callable[..., None], world: int, *args: object, timeout: f
         if process.is_alive():
             process.kill()
             process.join()
-    assert [p.exitcode for p in processes] == [0] * world
+    codes = [p.exitcode for p in processes]
+    assert codes == [0] * world, (
+        f"rank exit codes {codes}: -9 is a rank killed after {timeout} s (waiting in a "
+        "collective for a failed rank, or hung); the ranks' own errors are on stderr"
+    )
