@@ -4,6 +4,7 @@ example's error on one line."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -71,7 +72,7 @@ def test_per_sample_draws_follow_seed_epoch_and_batch_not_the_workers(digits):
     split = as_samples(digits, noise=1.0).train
     batches = list(torch.arange(40).split(8))
     cpu = torch.device("cpu")
-    readers = {w: BatchReader(Topology(0, 1, 0), cpu, workers=w, seed=1) for w in (0, 2)}
+    readers = {w: BatchReader(Topology(0, 1, 0), cpu, w, seed=1, splits=[split]) for w in (0, 2)}
 
     def read(workers: int, epoch: int) -> list[torch.Tensor]:
         return [x for x, _, _ in readers[workers].train(split, batches, epoch)]
@@ -92,7 +93,7 @@ def test_each_process_reads_its_share_of_every_batch(digits):
     batches = [torch.tensor([5, 1, 9, 3, 7]), torch.tensor([2, 8])]
     cpu = torch.device("cpu")
     for rank in (0, 1):
-        reader = BatchReader(Topology(rank, 2, rank), cpu, workers=0, seed=0)
+        reader = BatchReader(Topology(rank, 2, rank), cpu, workers=0, seed=0, splits=[split])
         loaded = list(reader.train(split, batches, epoch=1))
         for (x, y, size), batch in zip(loaded, batches, strict=True):
             mine = batch[rank::2]
@@ -143,3 +144,14 @@ def test_a_worker_error_keeps_its_whole_message():
     )
     assert _worker_message(wrapped) == message
     assert _worker_message(message) == message
+
+
+def test_workers_send_batches_as_arrays_and_keep_every_dtype():
+    """Batches cross from a worker as numpy arrays (no shared-memory handles); labels given
+    as Python ints are stacked; bfloat16, which numpy lacks, stays a tensor."""
+    from overtone.engine.loading import _stack_as_arrays
+
+    x, y = _stack_as_arrays([(torch.ones(2), 1), (torch.zeros(2), 0)])
+    assert isinstance(x, np.ndarray) and x.shape == (2, 2) and y.tolist() == [1, 0]
+    (half,) = _stack_as_arrays([(torch.ones(3, dtype=torch.bfloat16),)] * 2)
+    assert isinstance(half, torch.Tensor) and half.dtype == torch.bfloat16

@@ -123,7 +123,10 @@ class Trainer(RunState):
         )
         seed_everything(config.seed)
         self.data = data or build.build_data(config)
-        self.reader = BatchReader(self.topology, self.device, config.data_workers, config.seed)
+        splits = (self.data.train, self.data.val, self.data.test)
+        self.reader = BatchReader(
+            self.topology, self.device, config.data_workers, config.seed, splits=splits
+        )
         self.info = self.data.info
         self.model = build.build_model(config, self.info).to(self.device)
         self.criterion = build.build_criterion(config).to(self.device)
