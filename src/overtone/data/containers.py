@@ -64,7 +64,8 @@ class SampleSplit:
     stratified splits and class counts without decoding).
 
     The engine batches it with a ``torch.utils.data.DataLoader`` (config key ``data_workers``
-    worker processes, pinned memory on CUDA) in the same sample order as an in-memory
+    worker processes started from a fork server, so ``samples`` must be picklable and its
+    class importable from a module; pinned memory on CUDA) in the same sample order as an in-memory
     :class:`Split`. ``samples[i]`` should depend on ``i`` alone: training-time randomness
     belongs in :data:`BatchAugment` (drawn from the run's seed per batch), so a resumed run
     reads exactly the data an uninterrupted one would. Each batch's examples are read with
