@@ -22,6 +22,7 @@ from overtone.bench import (
 from overtone.bench.suites import BUDGETS, SUITES, get_suite
 from overtone.cli import main
 from overtone.config import ConfigError
+from overtone.data import get_dataset
 
 TINY = {"epochs": 2, "batch_size": 64, "data": "moons", "data_args": {"n_samples": 300}}
 MLP = {"model": "mlp", "model_args": {"widths": [8]}}
@@ -334,3 +335,56 @@ def test_cli_bench_and_report(tmp_path, capsys):
     assert main(["bench", str(spec), "--seeds", "0"]) == 2
     assert main(["report", str(tmp_path / "empty")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def _closure_loader():
+    def load(**options):
+        return get_dataset("moons", **options)
+
+    return load
+
+
+def test_registrations_travel_as_import_references_not_pickles():
+    """What this process registered reaches spawned workers as JSON import references (a
+    spec's class and fields, a function by module:qualname), rebuilt equal there; a function
+    no worker can import (a closure) is refused up front, naming it."""
+    import json as json_module
+
+    from overtone.bench.execution import _decode, registrations
+    from overtone.bench.planning import Run
+    from overtone.data import DATASETS, DatasetSpec, register_dataset
+    from overtone.models import MODELS, ModelSpec, register_model
+
+    register_dataset("bench-moons", load_moons_by_name, task="classification",
+                     input_kind="vector")  # fmt: skip
+    register_model("bench-mlp", build_mlp_by_name, inputs=("vector",))
+    try:
+        run = Run("g", "d", "m", "o", 0, {"model": "bench-mlp", "data": "bench-moons"})
+        payload = registrations([run])
+        entries = json_module.loads(payload)  # plain JSON: nothing to unpickle
+        rebuilt = {(key, name): _decode(entry) for key, name, entry in entries}
+        assert rebuilt["data", "bench-moons"] == DATASETS.get("bench-moons")
+        assert isinstance(rebuilt["data", "bench-moons"], DatasetSpec)
+        assert rebuilt["model", "bench-mlp"] == MODELS.get("bench-mlp")
+        assert isinstance(rebuilt["model", "bench-mlp"], ModelSpec)
+        assert rebuilt["model", "bench-mlp"].inputs == ("vector",)
+        register_dataset("bench-closure", _closure_loader(), task="classification",
+                         input_kind="vector")  # fmt: skip
+        closure = Run("g", "d", "m", "o", 0, {"data": "bench-closure"})
+        with pytest.raises(ConfigError, match=r"'bench-closure'.*cannot reach the bench's worker"):
+            registrations([closure])
+    finally:
+        for registry, name in ((DATASETS, "bench-moons"), (DATASETS, "bench-closure"),
+                               (MODELS, "bench-mlp")):  # fmt: skip
+            registry._entries.pop(name, None)
+            registry._resolved.pop(name, None)
+
+
+def load_moons_by_name(**options):
+    return get_dataset("moons", **options)
+
+
+def build_mlp_by_name(info, **options):
+    from overtone.models import build_mlp
+
+    return build_mlp(info, **options)

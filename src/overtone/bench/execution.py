@@ -6,18 +6,18 @@ for a failed run. :func:`run_pool` runs a queue in spawned workers (each with ``
 threads) and survives a worker that dies: the runs in flight are retried alone.
 
 Spawned workers start from nothing: they import the plugin modules a run's config names
-(``plugins``), resolve import strings themselves, and receive (pickled by reference) the
-components this process registered that the runs use (:func:`registrations`). A component
-registered in an ``__main__`` that a worker cannot import (``python -c``, stdin, a notebook)
-is refused up front, with how to make it reach the workers.
+(``plugins``), resolve import strings themselves, and receive the components this process
+registered that the runs use as import references (:func:`registrations`; nothing is
+pickled). A component registered in an ``__main__`` that a worker cannot import (``python
+-c``, stdin, a notebook) is refused up front, with how to make it reach the workers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
-import pickle
 import sys
 import time
 import traceback
@@ -31,17 +31,17 @@ from overtone._io import atomic_write_text
 from overtone.bench.planning import Run
 from overtone.config import ConfigError, TrainConfig
 
-# set in a worker whose registrations could not be unpickled: every run there fails with it
+# set in a worker whose registrations could not be imported: every run there fails with it
 _SETUP_ERROR: list[str] = []
 
 
-def _init_worker(threads: int, registered: bytes = b"") -> None:
+def _init_worker(threads: int, registered: str = "") -> None:
     import torch
 
     torch.set_num_threads(threads)
     if registered:
         try:
-            _register(pickle.loads(registered))
+            _register([(key, name, _decode(entry)) for key, name, entry in json.loads(registered)])
         except Exception as err:  # reported by each run of this worker, not a dead pool
             _SETUP_ERROR.append(f"registering this process's components failed: "
                                 f"{type(err).__name__}: {err}")  # fmt: skip
@@ -54,6 +54,60 @@ def _register(entries: list[tuple[str, str, Any]]) -> None:
         registry = REGISTRIES[key]
         if name not in registry:  # a plugin module may have registered it on import
             registry.register(name, entry)
+
+
+# A registered component travels to a worker as JSON, never pickled: a class or function as
+# its import reference "module:qualname", a spec (a dataclass such as DatasetSpec) as its
+# class's reference and its fields, each a reference or a JSON value.
+
+
+def _reference(obj: Any) -> str:
+    """``module:qualname`` of a top-level class or function; ``ValueError`` otherwise."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "")
+    if not module or not qualname or "<" in qualname:
+        raise ValueError(f"{obj!r} is not a module's top-level class or function")
+    if _resolve(f"{module}:{qualname}") is not obj:
+        raise ValueError(f"{module}:{qualname} does not name {obj!r}")
+    return f"{module}:{qualname}"
+
+
+def _resolve(reference: str) -> Any:
+    import importlib
+
+    module, _, qualname = reference.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def _encode(entry: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(entry) and not isinstance(entry, type):
+        fields = {f.name: _encode_field(getattr(entry, f.name)) for f in dataclasses.fields(entry)}
+        return {"spec": _reference(type(entry)), "fields": fields}
+    return {"ref": _reference(entry)}
+
+
+def _encode_field(value: Any) -> dict[str, Any]:
+    if callable(value):
+        return {"ref": _reference(value)}
+    if isinstance(value, tuple):
+        return {"tuple": list(value)}
+    json.dumps(value)  # a plain value, else TypeError
+    return {"value": value}
+
+
+def _decode(entry: dict[str, Any]) -> Any:
+    if "spec" in entry:
+        fields = {k: _decode_field(v) for k, v in entry["fields"].items()}
+        return _resolve(entry["spec"])(**fields)
+    return _resolve(entry["ref"])
+
+
+def _decode_field(field: dict[str, Any]) -> Any:
+    if "ref" in field:
+        return _resolve(field["ref"])
+    return tuple(field["tuple"]) if "tuple" in field else field["value"]
 
 
 def _used_names(values: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -88,9 +142,10 @@ def _main_file() -> str | None:
     return path if os.path.isfile(path) else None
 
 
-def registrations(todo: list[Run]) -> bytes:
+def registrations(todo: list[Run]) -> str:
     """The components the runs name that this process registered from code outside overtone
-    and torch (a program's ``register_*`` lines), pickled for the workers; ``b""`` if none.
+    and torch (a program's ``register_*`` lines), as JSON import references for the workers
+    (nothing is pickled); ``""`` if none.
 
     Raises ``ConfigError`` for one the workers cannot import: defined in an ``__main__`` they
     cannot import, or not at a module's top level."""
@@ -117,14 +172,13 @@ def registrations(todo: list[Run]) -> bytes:
                     f"bench's worker processes, which cannot import that __main__: {how}"
                 )
             try:
-                pickle.dumps(entry)
+                found[key, name] = _encode(entry)
             except Exception as err:
                 raise ConfigError(
                     f"{where}) cannot reach the bench's worker processes ({type(err).__name__}: "
                     f"{err}; a lambda or a function defined inside another?): {how}"
                 ) from None
-            found[key, name] = entry
-    return pickle.dumps([(k, n, e) for (k, n), e in found.items()]) if found else b""
+    return json.dumps([(k, n, e) for (k, n), e in found.items()]) if found else ""
 
 
 def reset_peak_memory() -> None:
@@ -218,7 +272,7 @@ def run_pool(
     threads: int,
     record: Callable[[Run, dict], None],
     task: Callable[[dict[str, Any]], dict[str, Any]] = execute,
-    registered: bytes | None = None,
+    registered: str | None = None,
 ) -> None:
     """Run ``todo`` in ``workers`` spawned processes.
 
@@ -242,7 +296,7 @@ def run_pool(
 
 
 def _drain(
-    queue: list[Run], workers: int, threads: int, record, task, registered: bytes = b""
+    queue: list[Run], workers: int, threads: int, record, task, registered: str = ""
 ) -> list[Run]:
     """Run the queue (taking runs off its front) until it is empty or the pool breaks; return
     the runs that were in flight when it broke (their outcomes are unknown)."""

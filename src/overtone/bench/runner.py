@@ -61,7 +61,7 @@ def run_bench(
     workers = workers or default_workers(len(todo) or 1)
     threads = threads or max(1, cores() // workers)
     # what this process registered must reach spawned workers: refused before anything runs
-    registered = registrations(todo) if todo and workers > 1 else b""
+    registered = registrations(todo) if todo and workers > 1 else ""
     began = time.perf_counter()
     if progress:
         log(f"bench {spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already finished; "
